@@ -1,0 +1,1 @@
+"""The chain layer: artifacts, client, accounts, transactions, events and contract bindings."""
