@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from eth_abi import decode
-from eth_utils import function_signature_to_4byte_selector
+from eth_abi.abi import decode
+from eth_utils.abi import function_signature_to_4byte_selector
 
 from nornir_coopchain.chain.artifacts import load_artifact
 from nornir_coopchain.exceptions import ContractError, TransactionReverted
@@ -63,7 +63,10 @@ class AlreadyVoted(ContractError):
 
 
 class UnexpectedProposalState(ContractError):
-    """Raised when the proposal is not in one of the expected states (a bitmap over ProposalState)."""
+    """Raised when the proposal is not in one of the expected states.
+
+    ``expectedStates`` is a bitmap over ProposalState.
+    """
 
     error_name = "CoopChainUnexpectedProposalState"
 
@@ -99,7 +102,7 @@ class ContentHashMismatch(ContractError):
 
 
 class InvalidWindow(ContractError):
-    """Raised when the change window is empty, in the past, or longer than the resource set allows."""
+    """Raised when the change window is empty, past, or longer than the resource set allows."""
 
     error_name = "CoopChainInvalidWindow"
 
@@ -177,7 +180,7 @@ class NotGovernanceProposal(ContractError):
 
 
 class InvalidAffectedMask(ContractError):
-    """Raised when the affected-members mask names non-members or members outside the resource set."""
+    """Raised when the affected-members mask names members outside the resource set."""
 
     error_name = "CoopChainInvalidAffectedMask"
 

@@ -1,0 +1,444 @@
+"""The content of one change proposal (many devices) and of its verification evidence.
+
+Both sides of a vote rebuild the same bytes from these models: :meth:`ProposalContent.
+canonical_bytes` is the ``content`` calldata of ``propose`` and its keccak-256 the
+``contentHash``; :meth:`ProposalContent.manifest_root` is the ``manifestRoot``;
+:meth:`EvidenceReport.evidence_root` is what ``recordVerification`` records. Hashes are
+``0x`` + 64 lowercase hex digits, as in the chain layer (:class:`MerkleTree` gives bytes).
+
+Errors: building a model in Python raises pydantic's ``ValidationError`` (a ``ValueError``)
+naming the field; :meth:`ProposalContent.from_bytes` / :meth:`EvidenceReport.from_bytes`
+and the ID helpers raise :class:`~nornir_coopchain.exceptions.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
+from nornir_coopchain.model.merkle import MerkleTree
+
+__all__ = [
+    "EVIDENCE_LEAF_TYPES",
+    "EVIDENCE_SCHEMA",
+    "GOVERNANCE_SET_NAME",
+    "MANIFEST_LEAF_TYPES",
+    "PROPOSAL_SCHEMA",
+    "ChangeWindow",
+    "DeviceChange",
+    "DeviceEvidence",
+    "EvidenceReport",
+    "ProposalContent",
+    "hash_text",
+    "operator_id",
+    "operator_name",
+    "resource_set_id",
+    "resource_set_name",
+]
+
+PROPOSAL_SCHEMA: Final = "coopchain.proposal/1"
+EVIDENCE_SCHEMA: Final = "coopchain.evidence/1"
+GOVERNANCE_SET_NAME: Final = "coopchain.governance"
+MANIFEST_LEAF_TYPES: Final = ("string", "string", "bytes32", "bytes32", "bytes32")
+"""Manifest leaf: host, platform, base_config_hash, candidate_hash, diff_hash."""
+EVIDENCE_LEAF_TYPES: Final = ("string", "bytes32", "bool", "bytes32")
+"""Evidence leaf: host, readback_hash, compliant, report_hash."""
+
+_NAME_PATTERN = r"^[\x20-\x7e]{1,32}$"
+
+
+def _hex32_before(value: object) -> object:
+    """Accept 32 raw bytes or hex in either case; the canonical form is lowercase hex."""
+    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
+        return to_hex32(bytes(value))
+    return value.lower() if isinstance(value, str) else value
+
+
+Hex32 = Annotated[
+    str,
+    BeforeValidator(_hex32_before),
+    StringConstraints(strict=True, pattern=r"^0x[0-9a-f]{64}$"),
+]
+"""A 32-byte hash as ``0x`` + 64 lowercase hex digits (bytes or upper case are converted)."""
+Name32 = Annotated[str, StringConstraints(strict=True, pattern=_NAME_PATTERN)]
+"""1 to 32 printable ASCII characters: fits a left-aligned ``bytes32``."""
+Text = Annotated[str, StringConstraints(strict=True)]
+NonEmpty = Annotated[str, StringConstraints(strict=True, min_length=1)]
+Uint48 = Annotated[int, Field(strict=True, ge=0, lt=2**48)]
+Uint32 = Annotated[int, Field(strict=True, ge=0, lt=2**32)]
+
+_MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+def hash_text(text: str) -> str:
+    """Hash a text (a config, a diff) the way both sides of a vote must.
+
+    Line endings are normalised first: every ``"\\r\\n"`` becomes ``"\\n"``, then every
+    remaining lone ``"\\r"`` becomes ``"\\n"``. Nothing else changes (no stripping, no
+    trailing-newline fix-up, no Unicode normalisation). The result is UTF-8 encoded and
+    hashed with keccak-256.
+
+    Arguments:
+        text: the text.
+
+    Returns:
+        The hash as ``0x`` + 64 lowercase hex digits.
+    """
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
+    return to_hex32(keccak(normalised.encode("utf-8")))
+
+
+def resource_set_id(name: str) -> bytes:
+    """Encode a resource-set name as Solidity's ``bytes32("NAME")`` does.
+
+    Arguments:
+        name: 1 to 32 printable ASCII characters.
+
+    Returns:
+        The name's bytes, left-aligned and zero-padded to 32.
+
+    Raises:
+        ConfigError: when the name is empty, longer than 32 or not printable ASCII.
+    """
+    return _name_to_bytes32(name, "resource_set")
+
+
+def resource_set_name(value: bytes) -> str:
+    """Decode a ``bytes32`` resource-set ID back into its name.
+
+    Arguments:
+        value: 32 bytes as produced by :func:`resource_set_id`.
+
+    Returns:
+        The name (trailing zero bytes removed).
+
+    Raises:
+        ConfigError: when ``value`` is not a padded printable-ASCII name.
+    """
+    return _bytes32_to_name(value, "resource_set")
+
+
+def operator_id(name: str) -> bytes:
+    """Encode an operator (participant) ID such as ``"OPERATOR-A"`` as ``bytes32``.
+
+    Arguments:
+        name: 1 to 32 printable ASCII characters.
+
+    Returns:
+        The left-aligned, zero-padded 32 bytes.
+
+    Raises:
+        ConfigError: when the name is empty, longer than 32 or not printable ASCII.
+    """
+    return _name_to_bytes32(name, "operator_id")
+
+
+def operator_name(value: bytes) -> str:
+    """Decode a ``bytes32`` operator ID back into its name.
+
+    Raises:
+        ConfigError: when ``value`` is not a padded printable-ASCII name.
+    """
+    return _bytes32_to_name(value, "operator_id")
+
+
+def _name_to_bytes32(name: str, field: str) -> bytes:
+    if not 1 <= len(name) <= 32 or not all(" " <= ch <= "~" for ch in name):
+        raise ConfigError(f"{name!r} is not 1 to 32 printable ASCII characters", field=field)
+    return name.encode("ascii").ljust(32, b"\0")
+
+
+def _bytes32_to_name(value: bytes, field: str) -> str:
+    name = bytes(value).rstrip(b"\0")
+    if len(value) != 32 or not name or not all(0x20 <= byte <= 0x7E for byte in name):
+        raise ConfigError(f"0x{bytes(value).hex()} is not a bytes32 ASCII name", field=field)
+    return name.decode("ascii")
+
+
+_M = TypeVar("_M", bound="_Canonical")
+
+
+class _Canonical(BaseModel):
+    """A frozen model with one canonical JSON byte form."""
+
+    model_config = _MODEL_CONFIG
+
+    def canonical_bytes(self) -> bytes:
+        """The canonical JSON of this model (every field, sorted keys, no whitespace)."""
+        return canonical_json(self.model_dump(mode="json", by_alias=True))
+
+    def content_hash(self) -> str:
+        """The keccak-256 of :meth:`canonical_bytes`, as ``0x`` + 64 lowercase hex digits."""
+        return to_hex32(keccak(self.canonical_bytes()))
+
+    @classmethod
+    def from_bytes(cls: type[_M], data: bytes) -> _M:
+        """Parse canonical bytes, and check that they are exactly the canonical form.
+
+        Arguments:
+            data: canonical JSON as produced by :meth:`canonical_bytes`.
+
+        Returns:
+            The model.
+
+        Raises:
+            ConfigError: when the data is not valid JSON for the model (``field`` names the
+                first bad field), or is valid but not canonical (other key order, spaces,
+                a missing default field, upper-case hex, unsorted devices...).
+        """
+        try:
+            parsed = cls.model_validate_json(data)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or None
+            raise ConfigError(first["msg"], source=cls.__name__, field=field) from error
+        if parsed.canonical_bytes() != bytes(data):
+            raise ConfigError(
+                "bytes are valid but not canonical: expected sorted keys, no whitespace, every "
+                "field present, lower-case hex and sorted lists",
+                source=cls.__name__,
+            )
+        return parsed
+
+
+def _sorted_unique_hosts(devices: tuple[Any, ...], what: str) -> tuple[Any, ...]:
+    hosts = [device.host for device in devices]
+    duplicates = sorted({host for host in hosts if hosts.count(host) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate hosts in {what}: {', '.join(duplicates)}")
+    return tuple(sorted(devices, key=lambda device: device.host))
+
+
+class DeviceChange(BaseModel):
+    """The change to one device: what it was made against, what it becomes, the diff."""
+
+    model_config = _MODEL_CONFIG
+
+    host: NonEmpty
+    """The Nornir host name (inventory key) of the device."""
+    platform: NonEmpty
+    """The NAPALM platform (driver), e.g. ``ios``, ``junos``, ``eos``."""
+    base_config_hash: Hex32
+    """:func:`hash_text` of the running config the diff was computed against."""
+    candidate_hash: Hex32
+    """:func:`hash_text` of the rendered candidate config."""
+    diff: Text
+    """The unified diff shown to voters (running config → candidate)."""
+    diff_hash: Hex32
+    """:func:`hash_text` of ``diff``; checked on validation."""
+    tenants: tuple[Name32, ...] = ()
+    """Operator IDs whose stanzas the change touches (sorted, unique)."""
+    replace: StrictBool = False
+    """True: the candidate replaces the whole config; False: it is merged."""
+
+    @field_validator("tenants")
+    @classmethod
+    def _sort_tenants(cls, tenants: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(tenants)) != len(tenants):
+            raise ValueError("duplicate tenants")
+        return tuple(sorted(tenants))
+
+    @model_validator(mode="after")
+    def _check_diff_hash(self) -> DeviceChange:
+        expected = hash_text(self.diff)
+        if self.diff_hash != expected:
+            raise ValueError(f"diff_hash {self.diff_hash} is not hash_text(diff) = {expected}")
+        return self
+
+    @classmethod
+    def from_texts(
+        cls,
+        *,
+        host: str,
+        platform: str,
+        running: str,
+        candidate: str,
+        diff: str,
+        tenants: tuple[str, ...] = (),
+        replace: bool = False,
+    ) -> DeviceChange:
+        """Build a change from the texts themselves, hashing them with :func:`hash_text`.
+
+        Arguments:
+            host: the Nornir host name.
+            platform: the NAPALM platform.
+            running: the running config the diff was made against.
+            candidate: the rendered candidate config.
+            diff: the unified diff.
+            tenants: operator IDs whose stanzas the change touches.
+            replace: replace (True) or merge (False).
+
+        Returns:
+            The change.
+
+        Raises:
+            ValidationError: when a field is invalid.
+        """
+        return cls(
+            host=host,
+            platform=platform,
+            base_config_hash=hash_text(running),
+            candidate_hash=hash_text(candidate),
+            diff=diff,
+            diff_hash=hash_text(diff),
+            tenants=tenants,
+            replace=replace,
+        )
+
+    def manifest_leaf(self) -> tuple[str, str, str, str, str]:
+        """This device's manifest leaf values (see :data:`MANIFEST_LEAF_TYPES`)."""
+        return (
+            self.host,
+            self.platform,
+            self.base_config_hash,
+            self.candidate_hash,
+            self.diff_hash,
+        )
+
+
+class ChangeWindow(BaseModel):
+    """When the change may be applied: ``start <= now <= end`` (unix seconds)."""
+
+    model_config = _MODEL_CONFIG
+
+    start: Uint48
+    """First second of the window (unix time; uint48 on chain)."""
+    end: Uint48
+    """Last second of the window (unix time; uint48 on chain); greater than ``start``."""
+
+    @model_validator(mode="after")
+    def _check_order(self) -> ChangeWindow:
+        if self.start >= self.end:
+            raise ValueError(f"window start {self.start} is not before end {self.end}")
+        return self
+
+
+class ProposalContent(_Canonical):
+    """One change proposal on one resource set, covering one or more devices.
+
+    ``devices`` are sorted by host on validation and hosts must be unique; ``tenants`` are
+    sorted likewise. :meth:`from_bytes` accepts only the exact canonical bytes.
+    """
+
+    schema_: Literal["coopchain.proposal/1"] = Field(default=PROPOSAL_SCHEMA, alias="schema")
+    """The content format, ``coopchain.proposal/1`` (key ``schema`` in JSON)."""
+    resource_set: Name32
+    """The resource-set name (1-32 printable ASCII characters, its on-chain ``bytes32``)."""
+    title: NonEmpty
+    """A one-line summary."""
+    description: Text = ""
+    """Free text: why, impact, rollback plan."""
+    window: ChangeWindow
+    """The change window."""
+    devices: tuple[DeviceChange, ...] = Field(min_length=1)
+    """The per-device changes: non-empty, unique hosts, sorted by host."""
+    templates_hash: Hex32 | None = None
+    """A hash over the templates the candidates were rendered from, if recorded."""
+    inventory_hash: Hex32 | None = None
+    """A hash over the inventory the change was planned with, if recorded."""
+    created_at: Uint48
+    """When the proposer created the proposal (unix seconds; not in the future on chain)."""
+
+    @field_validator("devices")
+    @classmethod
+    def _sort_devices(cls, devices: tuple[DeviceChange, ...]) -> tuple[DeviceChange, ...]:
+        return _sorted_unique_hosts(devices, "devices")
+
+    @property
+    def device_count(self) -> int:
+        """The number of devices (the request's ``deviceCount``)."""
+        return len(self.devices)
+
+    @property
+    def tenants(self) -> tuple[str, ...]:
+        """Every operator ID any device change touches, sorted (for the affected mask)."""
+        return tuple(sorted({tenant for device in self.devices for tenant in device.tenants}))
+
+    def manifest_tree(self) -> MerkleTree:
+        """The Merkle tree of the devices' manifest leaves (:data:`MANIFEST_LEAF_TYPES`)."""
+        return MerkleTree.of(MANIFEST_LEAF_TYPES, [d.manifest_leaf() for d in self.devices])
+
+    def manifest_root(self) -> str:
+        """The manifest tree's root as ``0x`` + 64 hex digits (the request's ``manifestRoot``)."""
+        return to_hex32(self.manifest_tree().root)
+
+
+class DeviceEvidence(BaseModel):
+    """The verification of one device after the change was applied."""
+
+    model_config = _MODEL_CONFIG
+
+    host: NonEmpty
+    """The Nornir host name."""
+    readback_hash: Hex32
+    """:func:`hash_text` of the running config read back after the change."""
+    compliant: StrictBool
+    """The verifier's verdict: the device is configured as proposed."""
+    missing_lines: Uint32 = 0
+    """Candidate lines not found in the read-back config (informative, not in the leaf)."""
+    extra_lines: Uint32 = 0
+    """Read-back lines not in the candidate (informative, not in the leaf)."""
+    report_hash: Hex32
+    """A hash of the verifier's full report for this device (e.g. :func:`hash_text` of it)."""
+
+    def evidence_leaf(self) -> tuple[str, str, bool, str]:
+        """This device's evidence leaf values (see :data:`EVIDENCE_LEAF_TYPES`)."""
+        return (self.host, self.readback_hash, self.compliant, self.report_hash)
+
+
+class EvidenceReport(_Canonical):
+    """The verification of every device of one proposal."""
+
+    schema_: Literal["coopchain.evidence/1"] = Field(default=EVIDENCE_SCHEMA, alias="schema")
+    """The report format, ``coopchain.evidence/1`` (key ``schema`` in JSON)."""
+    devices: tuple[DeviceEvidence, ...] = Field(min_length=1)
+    """One entry per device: non-empty, unique hosts, sorted by host."""
+
+    @field_validator("devices")
+    @classmethod
+    def _sort_devices(cls, devices: tuple[DeviceEvidence, ...]) -> tuple[DeviceEvidence, ...]:
+        return _sorted_unique_hosts(devices, "devices")
+
+    @property
+    def devices_ok(self) -> int:
+        """The number of compliant devices."""
+        return sum(1 for device in self.devices if device.compliant)
+
+    @property
+    def devices_failed(self) -> int:
+        """The number of devices that failed verification."""
+        return len(self.devices) - self.devices_ok
+
+    def evidence_tree(self) -> MerkleTree:
+        """The Merkle tree of the devices' evidence leaves (:data:`EVIDENCE_LEAF_TYPES`)."""
+        return MerkleTree.of(EVIDENCE_LEAF_TYPES, [d.evidence_leaf() for d in self.devices])
+
+    def evidence_root(self) -> str:
+        """The evidence tree's root as ``0x`` + 64 hex digits (``recordVerification``'s root)."""
+        return to_hex32(self.evidence_tree().root)
+
+    def check_covers(self, content: ProposalContent) -> None:
+        """Check that this report covers exactly the proposal's devices.
+
+        Raises:
+            ConfigError: naming the hosts missing from or foreign to the report.
+        """
+        ours = {device.host for device in self.devices}
+        theirs = {device.host for device in content.devices}
+        if ours != theirs:
+            missing = ", ".join(sorted(theirs - ours)) or "none"
+            extra = ", ".join(sorted(ours - theirs)) or "none"
+            raise ConfigError(f"missing hosts: {missing}; extra hosts: {extra}", field="devices")

@@ -1,0 +1,97 @@
+"""Shared fixtures.
+
+Chain fixtures: ``anvil`` (one anvil per session), ``chain`` (a connected ChainClient on the
+embedded chain and on anvil), ``free_gas_chain`` (anvil with zero gas price and base fee,
+like a Besu QBFT consortium), ``stalled_anvil`` (anvil that never mines), ``probe_artifact``
+and ``probe`` (a tiny test contract, see tests/contracts_fixture/Probe.sol).
+
+anvil tests carry ``@pytest.mark.anvil``; without anvil they are skipped locally and fail
+in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from nornir_coopchain.chain.accounts import dev_accounts
+from nornir_coopchain.chain.artifacts import ContractArtifact
+from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.devchain import AnvilProcess, find_anvil, start_anvil
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from eth_account.signers.local import LocalAccount
+    from web3.contract import Contract
+
+FIXTURES = Path(__file__).parent / "contracts_fixture"
+
+
+def _start_anvil(extra_args: Sequence[str] = ()) -> AnvilProcess:
+    if find_anvil() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("anvil not installed in CI: run `npm ci --prefix tools`")
+        pytest.skip("anvil not installed: run `npm ci --prefix tools` (or scripts/test)")
+    return start_anvil(extra_args=extra_args)
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilProcess]:
+    """One anvil (automine, EIP-1559 fees) for the whole session."""
+    with _start_anvil() as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def free_gas_anvil() -> Iterator[AnvilProcess]:
+    """anvil with zero gas price and base fee (stands in for Besu QBFT with free gas)."""
+    with _start_anvil(["--gas-price", "0", "--block-base-fee-per-gas", "0"]) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def stalled_anvil() -> Iterator[AnvilProcess]:
+    """anvil that never mines (``--no-mining``)."""
+    with _start_anvil(["--no-mining"]) as process:
+        yield process
+
+
+@pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def chain(request: pytest.FixtureRequest) -> Iterator[ChainClient]:
+    """A connected client: a fresh embedded chain, or the session's anvil."""
+    embedded = request.param == "embedded"
+    url = "embedded://" if embedded else request.getfixturevalue("anvil").url
+    with ChainClient.connect(url, receipt_timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def free_gas_chain(free_gas_anvil: AnvilProcess) -> Iterator[ChainClient]:
+    """A client on the free-gas anvil."""
+    with ChainClient.connect(free_gas_anvil.url, receipt_timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def accounts(chain: ChainClient) -> list[LocalAccount]:
+    """The dev chain's funded accounts (well-known keys; dev chains only)."""
+    return dev_accounts(chain, 5)
+
+
+@pytest.fixture(scope="session")
+def probe_artifact() -> ContractArtifact:
+    """The compiled Probe test contract."""
+    return ContractArtifact.model_validate_json((FIXTURES / "Probe.json").read_text())
+
+
+@pytest.fixture
+def probe(
+    chain: ChainClient, accounts: list[LocalAccount], probe_artifact: ContractArtifact
+) -> Contract:
+    """A freshly deployed Probe contract (count starts at 0)."""
+    address = chain.deploy(accounts[0], probe_artifact, 0)
+    return chain.w3.eth.contract(address=address, abi=probe_artifact.abi)

@@ -1,0 +1,411 @@
+"""The CoopChain contract through its typed bindings: signatures, votes, windows, records,
+governance and events, each on the embedded chain and on anvil."""
+
+from __future__ import annotations
+
+import pytest
+from coop_helpers import GRACE, SITE, VOTING_PERIOD, deploy, policy, propose, request_for
+from eth_account.signers.local import LocalAccount
+
+from nornir_coopchain.chain import errors
+from nornir_coopchain.chain.accounts import dev_accounts
+from nornir_coopchain.chain.artifacts import load_artifact
+from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.chain.devchain import DevChain
+from nornir_coopchain.chain.eip712 import sign_ballot, sign_proposal
+from nornir_coopchain.chain.models import (
+    BallotMessage,
+    GovernanceExecuted,
+    MemberKeyRotated,
+    ProposalCanceled,
+    SignedBallot,
+    VerdictReached,
+    VerificationRecorded,
+    VoteCast,
+)
+from nornir_coopchain.model.rules import AggregationRule, ProposalState, VoteType
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+EVIDENCE = "0x" + "ab" * 32
+
+
+@pytest.fixture
+def people(chain: ChainClient) -> list[LocalAccount]:
+    """Members OP-0..OP-4 are people[0..4]; people[5..6] are outsiders; people[7] relays."""
+    return dev_accounts(chain, 8)
+
+
+@pytest.fixture
+def coop(chain: ChainClient, people: list[LocalAccount]) -> CoopChain:
+    """Five members; the site decides by simple majority with a 50 % quorum."""
+    site = policy(AggregationRule.SimpleMajority, quorum_bps=5000)
+    return deploy(chain, people[:5], {SITE: site})
+
+
+def _approve(coop: CoopChain, people: list[LocalAccount], proposal_id: int) -> None:
+    for voter in people[1:4]:
+        if coop.state(proposal_id) is ProposalState.Active:
+            coop.cast_vote(voter, proposal_id, VoteType.Approve)
+    assert coop.state(proposal_id) is ProposalState.Approved
+
+
+# ---------------------------------------------------------------- proposals and signatures
+
+
+def test_proposal_relayed_by_anyone_and_content_retrievable(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    content = b'{"devices":["r1","r2"]}'
+    created = propose(coop, people[0], relayer=people[7], content=content)
+    assert created.proposal_id == coop.proposal_count() == 1
+    assert created.proposer == people[0].address
+    assert created.operator_id == "OP-0"
+    assert created.electorate_mask == 0b11110  # the proposer is not in its own electorate
+    assert coop.fetch_content(created.proposal_id) == content
+    assert coop.proposal_nonce(people[0].address) == 1
+
+
+def test_proposal_signature_replays_are_refused(
+    chain: ChainClient, coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    content = b"{}"
+    request = request_for(coop, people[0], content=content)
+    signature = coop.sign_request(people[0], request)
+    coop.propose(people[7], request, signature, content)
+    with pytest.raises(errors.InvalidNonce):
+        coop.propose(people[7], request, signature, content)
+
+    other = deploy(chain, people[:5], {SITE: policy()})
+    moved = request_for(other, people[0], content=content)
+    with pytest.raises(errors.InvalidSignature):
+        other.propose(
+            people[7], moved, sign_proposal(people[0], chain.chain_id, coop.address, moved), content
+        )
+    with pytest.raises(errors.InvalidSignature):
+        other.propose(
+            people[7],
+            moved,
+            sign_proposal(people[0], chain.chain_id + 1, other.address, moved),
+            content,
+        )
+
+
+def test_proposal_checks_content_members_and_window(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    request = request_for(coop, people[0], content=b"approved text")
+    with pytest.raises(errors.ContentHashMismatch):
+        coop.propose(people[0], request, coop.sign_request(people[0], request), b"other text")
+
+    outsider = request_for(coop, people[5])
+    with pytest.raises(errors.NotMember):
+        coop.propose(
+            people[5], outsider, coop.sign_request(people[5], outsider), b'{"change":"test"}'
+        )
+
+    now = coop.client.now()
+    for window in ((now + 10, now + 10), (now - 100, now - 1), (now, now + 86400 + 1)):
+        with pytest.raises(errors.InvalidWindow):
+            propose(coop, people[0], window=window)
+    with pytest.raises(errors.UnknownResourceSet):
+        propose(coop, people[0], resource_set="NO-SUCH-SITE")
+
+
+# ---------------------------------------------------------------- votes
+
+
+def test_direct_votes_and_two_person_rule(coop: CoopChain, people: list[LocalAccount]) -> None:
+    created = propose(coop, people[0])
+    with pytest.raises(errors.NotEligible):
+        coop.cast_vote(people[0], created.proposal_id, VoteType.Approve)
+    with pytest.raises(errors.NotMember):
+        coop.cast_vote(people[5], created.proposal_id, VoteType.Approve)
+    cast = coop.cast_vote(people[1], created.proposal_id, VoteType.Approve).first(VoteCast)
+    assert (cast.voter, cast.member_index, cast.support, cast.units) == (
+        people[1].address,
+        1,
+        VoteType.Approve,
+        1,
+    )
+    with pytest.raises(errors.AlreadyVoted):
+        coop.cast_vote(people[1], created.proposal_id, VoteType.Reject)
+    coop.cast_vote(people[2], created.proposal_id, VoteType.Approve)
+    outcome = coop.cast_vote(people[3], created.proposal_id, VoteType.Approve)
+    verdict = outcome.first(VerdictReached)
+    assert verdict is not None
+    assert (verdict.outcome, verdict.approve_units, verdict.reject_units) == (
+        ProposalState.Approved,
+        3,
+        0,
+    )
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.cast_vote(people[4], created.proposal_id, VoteType.Reject)
+
+
+def test_vote_after_deadline_is_refused_and_finalize_broadcasts(
+    chain: ChainClient, coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    created = propose(coop, people[0])
+    coop.cast_vote(people[1], created.proposal_id, VoteType.Approve)
+    coop.cast_vote(people[2], created.proposal_id, VoteType.Reject)
+    DevChain(chain).increase_time(VOTING_PERIOD + 1)
+    with pytest.raises(errors.VotingClosed):
+        coop.cast_vote(people[3], created.proposal_id, VoteType.Approve)
+    assert coop.state(created.proposal_id) is ProposalState.Rejected  # 1:1 is no majority
+    verdict = coop.finalize(people[7], created.proposal_id).first(VerdictReached)
+    assert verdict.outcome is ProposalState.Rejected
+    assert coop.finalize(people[7], created.proposal_id).first(VerdictReached) is None
+
+
+def test_ballots_in_one_batch(coop: CoopChain, people: list[LocalAccount]) -> None:
+    first = propose(coop, people[0])
+    second = propose(coop, people[0])
+    ballots = [
+        coop.sign_ballot(people[1], first.proposal_id, VoteType.Approve),
+        coop.sign_ballot(people[2], first.proposal_id, VoteType.Abstain),
+        coop.sign_ballot(people[1], second.proposal_id, VoteType.Reject),
+    ]
+    outcome = coop.cast_votes(people[7], ballots)
+    votes = [event for event in outcome.events if isinstance(event, VoteCast)]
+    assert [(v.proposal_id, v.voter, v.support) for v in votes] == [
+        (first.proposal_id, people[1].address, VoteType.Approve),
+        (first.proposal_id, people[2].address, VoteType.Abstain),
+        (second.proposal_id, people[1].address, VoteType.Reject),
+    ]
+    info = coop.proposal(first.proposal_id)
+    assert (info.approve_units, info.abstain_units, info.voted_mask) == (1, 1, 0b110)
+    # A vote on one proposal never voids a signed ballot on another one.
+    coop.cast_vote(people[3], first.proposal_id, VoteType.Approve)
+    late = coop.sign_ballot(people[3], second.proposal_id, VoteType.Approve)
+    coop.cast_votes(people[7], [late])
+    assert coop.proposal(second.proposal_id).approve_units == 1
+    with pytest.raises(errors.AlreadyVoted):
+        coop.cast_votes(people[7], [late])
+
+
+def test_ballot_forgeries_are_refused(
+    chain: ChainClient, coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    created = propose(coop, people[0])
+    pid = created.proposal_id
+    good = coop.sign_ballot(people[1], pid, VoteType.Approve)
+    raw = bytes.fromhex(good.signature[2:])
+    r, s, v = raw[:32], int.from_bytes(raw[32:64], "big"), raw[64]
+    high_s = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])  # 27 <-> 28
+    with pytest.raises(errors.MalleableSignature):
+        coop.cast_votes(people[7], [good.model_copy(update={"signature": "0x" + high_s.hex()})])
+
+    message = BallotMessage(proposal_id=pid, voter=people[1].address, support=VoteType.Approve)
+    forged = [
+        sign_ballot(people[2], chain.chain_id, coop.address, message),  # someone else signed
+        sign_ballot(people[1], chain.chain_id + 1, coop.address, message),  # other chain
+        sign_ballot(people[1], chain.chain_id, people[6].address, message),  # other contract
+    ]
+    for signature in forged:
+        ballot = SignedBallot(**message.model_dump(), signature="0x" + signature.hex())
+        with pytest.raises(errors.InvalidSignature):
+            coop.cast_votes(people[7], [ballot])
+    with pytest.raises(errors.NotMember):
+        coop.cast_votes(people[7], [coop.sign_ballot(people[5], pid, VoteType.Approve)])
+    assert coop.proposal(pid).voted_mask == 0  # a failed batch counts nothing
+    coop.cast_votes(people[7], [good])
+    assert coop.proposal(pid).voted_mask == 0b10
+
+
+def test_contract_wallet_votes_with_eip1271(chain: ChainClient, people: list[LocalAccount]) -> None:
+    owner = people[6]
+    wallet_address = chain.deploy(owner, load_artifact("MockERC1271Wallet"), owner.address)
+    wallet = chain.w3.eth.contract(
+        address=wallet_address, abi=load_artifact("MockERC1271Wallet").abi
+    )
+    members = [*people[:2], owner]
+    coop = CoopChain.deploy_with(
+        chain,
+        people[0],
+        [
+            (people[0].address, "OP-0", 1),
+            (people[1].address, "OP-1", 1),
+            (wallet_address, "SAFE", 1),
+        ],
+        {
+            "coopchain.governance": policy(eligible_mask=0b111),
+            SITE: policy(AggregationRule.SimpleMajority, eligible_mask=0b111),
+        },
+    )
+    created = propose(coop, members[0])
+    message = BallotMessage(
+        proposal_id=created.proposal_id, voter=wallet_address, support=VoteType.Approve
+    )
+    signature = "0x" + sign_ballot(owner, chain.chain_id, coop.address, message).hex()
+    ballot = SignedBallot(**message.model_dump(), signature=signature)
+
+    chain.transact(owner, wallet.functions.setRefuse(True))
+    with pytest.raises(errors.InvalidSignature):
+        coop.cast_votes(people[7], [ballot])
+    chain.transact(owner, wallet.functions.setRefuse(False))
+    coop.cast_votes(people[7], [ballot])
+    assert coop.proposal(created.proposal_id).voted_mask == 0b100
+
+
+# ---------------------------------------------------------------- records, windows, cancel
+
+
+def test_record_rules(chain: ChainClient, coop: CoopChain, people: list[LocalAccount]) -> None:
+    created = propose(coop, people[0], device_count=3, executor=people[6].address)
+    pid = created.proposal_id
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.record_verification(people[0], pid, EVIDENCE, 3, 0)
+    _approve(coop, people, pid)
+    with pytest.raises(errors.NotProposerOrExecutor):
+        coop.record_verification(people[1], pid, EVIDENCE, 3, 0)
+    with pytest.raises(errors.DeviceCountMismatch):
+        coop.record_verification(people[0], pid, EVIDENCE, 2, 0)
+    recorded = coop.record_verification(people[6], pid, EVIDENCE, 2, 1).first(VerificationRecorded)
+    assert (recorded.outcome, recorded.evidence_root, recorded.devices_failed) == (
+        ProposalState.VerificationFailed,
+        EVIDENCE,
+        1,
+    )
+    info = coop.proposal(pid)
+    assert (info.state, info.evidence_root) == (ProposalState.VerificationFailed, EVIDENCE)
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.record_verification(people[0], pid, EVIDENCE, 3, 0)
+
+
+def test_window_edges_and_expiry(
+    chain: ChainClient, coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    dev = DevChain(chain)
+    now = chain.now()
+    early = propose(coop, people[0], window=(now + 1000, now + 2000))
+    late = propose(coop, people[0], window=(now + 1000, now + 2000))
+    _approve(coop, people, early.proposal_id)
+    _approve(coop, people, late.proposal_id)
+    with pytest.raises(errors.OutsideWindow):
+        coop.record_verification(people[0], early.proposal_id, EVIDENCE, 2, 0)
+    dev.increase_time(now + 2000 + GRACE // 2 - chain.now())  # after the window, inside grace
+    outcome = coop.record_verification(people[0], early.proposal_id, EVIDENCE, 2, 0)
+    assert outcome.first(VerificationRecorded).outcome is ProposalState.Verified
+    dev.increase_time(GRACE)  # past window end + grace
+    assert coop.state(late.proposal_id) is ProposalState.Expired
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.record_verification(people[0], late.proposal_id, EVIDENCE, 2, 0)
+    assert coop.state(early.proposal_id) is ProposalState.Verified
+
+
+def test_cancel(coop: CoopChain, people: list[LocalAccount]) -> None:
+    created = propose(coop, people[0])
+    pid = created.proposal_id
+    with pytest.raises(errors.NotProposer):
+        coop.cancel(people[1], pid)
+    assert coop.cancel(people[0], pid).first(ProposalCanceled).proposal_id == pid
+    assert coop.state(pid) is ProposalState.Canceled
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.cast_vote(people[1], pid, VoteType.Approve)
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.cancel(people[0], pid)
+
+
+# ---------------------------------------------------------------- members and governance
+
+
+def test_governance_changes_members_without_touching_proposals_in_flight(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    in_flight = propose(coop, people[0])
+    newcomer = people[5]
+    calls = [
+        coop.add_member_call(newcomer.address, "OP-5", 3),
+        coop.set_member_weight_call(4, 0),
+        coop.configure_resource_set_call(
+            SITE, policy(AggregationRule.SimpleMajority, eligible_mask=0b111111)
+        ),
+    ]
+    content = coop.governance_content(calls)
+    governance = propose(coop, people[0], resource_set=coop.governance_set, content=content)
+    for voter in people[1:5]:
+        coop.cast_vote(voter, governance.proposal_id, VoteType.Approve)
+    with pytest.raises(errors.ContentHashMismatch):
+        coop.execute_governance(
+            people[7], governance.proposal_id, coop.governance_content(calls[:1])
+        )
+    executed = coop.execute_governance(people[7], governance.proposal_id, content)
+    assert executed.first(GovernanceExecuted).calls == 3
+    assert coop.state(governance.proposal_id) is ProposalState.Executed
+    assert [(m.operator_id, m.weight) for m in coop.members()][4:] == [("OP-4", 0), ("OP-5", 3)]
+
+    # The proposal created before the change keeps its electorate: OP-4 votes, OP-5 cannot.
+    with pytest.raises(errors.NotEligible):
+        coop.cast_vote(newcomer, in_flight.proposal_id, VoteType.Approve)
+    coop.cast_vote(people[4], in_flight.proposal_id, VoteType.Approve)
+    # A new proposal uses the new membership.
+    fresh = propose(coop, people[0])
+    assert fresh.electorate_mask == 0b101110
+    with pytest.raises(errors.NotEligible):
+        coop.cast_vote(people[4], fresh.proposal_id, VoteType.Approve)
+    with pytest.raises(errors.OnlyGovernance):
+        coop._send(people[0], coop.contract.functions.setMemberWeight(1, 5))
+
+
+def test_key_rotation(coop: CoopChain, people: list[LocalAccount]) -> None:
+    created = propose(coop, people[0])
+    rotated = coop.rotate_key(people[2], people[6].address).first(MemberKeyRotated)
+    assert (rotated.index, rotated.old_account, rotated.new_account) == (
+        2,
+        people[2].address,
+        people[6].address,
+    )
+    assert coop.member_index(people[6].address) == 2
+    with pytest.raises(errors.NotMember):
+        coop.cast_vote(people[2], created.proposal_id, VoteType.Approve)
+    coop.cast_vote(people[6], created.proposal_id, VoteType.Approve)
+    assert coop.proposal(created.proposal_id).voted_mask == 0b100
+    with pytest.raises(errors.InvalidMember):
+        coop.rotate_key(people[6], people[1].address)
+
+
+def test_events_are_decoded_in_order(coop: CoopChain, people: list[LocalAccount]) -> None:
+    created = propose(coop, people[0])
+    _approve(coop, people, created.proposal_id)
+    kinds = [event.kind for event in coop.events(created.block_number)]
+    assert kinds == ["ProposalCreated", "VoteCast", "VoteCast", "VoteCast", "VerdictReached"]
+
+
+def test_deployment_from_spec(chain: ChainClient) -> None:
+    from nornir_coopchain.chain.deployment import DeploymentSpec
+
+    people = dev_accounts(chain, 3)
+    spec = DeploymentSpec.model_validate(
+        {
+            "members": [
+                {"operator": f"OPERATOR-{i}", "address": p.address, "weight": 10 * (i + 1)}
+                for i, p in enumerate(people)
+            ],
+            "resource_sets": {
+                "governance": {"rule": "unanimous", "voting_period": "1d", "max_window": "7d"},
+                SITE: {
+                    "rule": "weighted_threshold",
+                    "threshold_bps": 5000,
+                    "members": ["OPERATOR-1", "OPERATOR-2"],
+                    "veto": ["OPERATOR-2"],
+                    "voting_period": "1h",
+                    "max_window": "4h",
+                },
+            },
+        }
+    )
+    coop = CoopChain.deploy(chain, people[0], spec)
+    assert [(m.operator_id, m.weight) for m in coop.members()] == [
+        ("OPERATOR-0", 10),
+        ("OPERATOR-1", 20),
+        ("OPERATOR-2", 30),
+    ]
+    site = coop.resource_set(SITE)
+    assert (site.rule, site.eligible_mask, site.veto_mask, site.voting_period) == (
+        AggregationRule.WeightedThreshold,
+        0b110,
+        0b100,
+        3600,
+    )
+    assert coop.resource_set("coopchain.governance").eligible_mask == 0b111
