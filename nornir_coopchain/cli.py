@@ -9,6 +9,7 @@ and shows its traceback.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,10 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_CHAIN = 4
+
+# Nornir logs every failed task with its traceback; the CLI reports failures itself.
+logging.getLogger("nornir").addHandler(logging.NullHandler())
+logging.getLogger("nornir").propagate = False
 
 app = typer.Typer(
     help="Co-owner approval on a blockchain for changes to shared network equipment.",
@@ -77,17 +82,26 @@ def version() -> None:
 
 
 @app.command()
-def demo(as_json: JsonOption = False, url: UrlOption = "embedded://") -> None:
-    """Three operators govern a change to a shared tower site on an embedded chain."""
+def demo(
+    as_json: JsonOption = False,
+    url: UrlOption = "embedded://",
+    inventory: Annotated[Path, typer.Option(help="Sample inventory directory.")] = Path(
+        "inventory"
+    ),
+    templates: Annotated[Path, typer.Option(help="Templates directory.")] = Path("templates"),
+) -> None:
+    """Three operators govern changes to a shared tower site (embedded chain, SIMULATED devices)."""
     from nornir_coopchain.demo import run_demo
 
     with _outcome():
-        report = run_demo(url, progress=_progress(not as_json))
+        report = run_demo(
+            inventory=inventory, templates=templates, url=url, progress=_progress(not as_json)
+        )
     if as_json:
         print(report.model_dump_json())
     else:
         table = Table(title="coopchain demo", show_header=False)
-        for key, value in report.model_dump(exclude={"gas_used", "rejected_proposal"}).items():
+        for key, value in report.model_dump(exclude={"votes", "rejected_proposal"}).items():
             table.add_row(key, str(value))
         rejected = report.rejected_proposal
         table.add_row(
@@ -95,9 +109,8 @@ def demo(as_json: JsonOption = False, url: UrlOption = "embedded://") -> None:
             f"#{rejected.proposal_id} {rejected.verdict}, devices touched: "
             f"{rejected.devices_touched}",
         )
-        table.add_row("gas_used", json.dumps(report.gas_used))
         console.print(table)
-    if report.audit != "pass":
+    if report.audit != "pass" or report.rejected_proposal.devices_touched:
         raise typer.Exit(EXIT_FAILED)
 
 

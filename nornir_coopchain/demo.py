@@ -1,47 +1,71 @@
-"""`coopchain demo`: three operators share a tower site and govern one change on chain.
+"""`coopchain demo`: three operators share tower site 17 and govern changes to it on chain.
 
-It runs on the embedded chain with the chain's labelled development accounts, so it needs
-nothing installed. The configurations are sample texts standing in for rendered device
-configs: this demo exercises the contract and the chain client (proposal, votes, verdict,
-verification record, audit from chain data, a vetoed second proposal); pushing to devices
-with NAPALM arrives with the Nornir tasks.
+Everything runs in this process: an embedded EVM chain with its publicly known DEV keys,
+and the four routers of the sample inventory as SIMULATED devices (the ``coopchain_sim``
+NAPALM driver). The flow is the product's own: templates rendered per host, dry-run diffs,
+ONE signed proposal, the other operators' policy voters, the verdict, the push inside the
+window, read-back verification, ONE record on chain, and an audit from chain data.
 """
 
 from __future__ import annotations
 
-import difflib
+import copy
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from eth_account.signers.local import LocalAccount
+from nornir import InitNornir
+from nornir.core import Nornir
+from nornir.core.inventory import ConnectionOptions
+from nornir.core.task import Result, Task
+from nornir_napalm.plugins.tasks import napalm_configure, napalm_get
 from pydantic import BaseModel
 
 from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.deployment import DeploymentSpec
-from nornir_coopchain.model.content import (
-    ChangeWindow,
-    DeviceChange,
-    DeviceEvidence,
-    EvidenceReport,
-    ProposalContent,
-    hash_text,
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError
+from nornir_coopchain.gate import (
+    apply_change,
+    audit_change,
+    build_content,
+    prepare_change,
+    propose_change,
+    wait_for_verdict,
 )
-from nornir_coopchain.model.rules import ProposalState, VoteType
+from nornir_coopchain.model.content import ChangeWindow, hash_text
+from nornir_coopchain.model.rules import ProposalState
+from nornir_coopchain.plugins.tasks import coopchain_render
+from nornir_coopchain.session import CoopchainSession, open_session
+from nornir_coopchain.settings import CONNECTION_NAME, CoopchainSettings
+from nornir_coopchain.voter.policy import VoterPolicy
+from nornir_coopchain.voter.watch import PolicyVoter, VoterAction
 
 __all__ = ["DemoReport", "RejectedProposal", "run_demo"]
 
 SITE = "TOWER-017"
-OPERATORS = ("OPERATOR-A", "OPERATOR-B", "OPERATOR-C")
-ROUTERS = ("site17-r1", "site17-r2", "site17-r3")
+NEW_TENANT = "OPERATOR-C"
 
 
 class RejectedProposal(BaseModel):
-    """The second proposal, vetoed by the tower owner."""
+    """The second proposal, which a member's policy rejects."""
 
     proposal_id: int
     verdict: str
+    apply_refused: str
     devices_touched: int
+
+
+class DemoVote(BaseModel):
+    """One policy voter's decision."""
+
+    proposal_id: int
+    operator: str
+    vote: str
+    rule: str | None
+    reason: str
 
 
 class DemoReport(BaseModel):
@@ -53,187 +77,199 @@ class DemoReport(BaseModel):
     verdict: str
     devices: int
     verified: bool
+    devices_ok: int
+    devices_failed: int
     evidence_root: str
     chain_txs: int
-    gas_used: dict[str, int]
     audit: str
+    votes: list[DemoVote]
     rejected_proposal: RejectedProposal
 
 
-def _running_config(host: str) -> str:
-    return (
-        f"hostname {host}\n"
-        "interface eth0.101\n description OPERATOR-A RAN backhaul\n"
-        "interface eth0.102\n description OPERATOR-B RAN backhaul\n"
-        "router bgp 65017\n neighbor 10.17.1.1 remote-as 64601\n"
-    )
+def init_site(
+    inventory: Path, *, device_state: Path | None, coopchain: CoopchainSettings, workers: int = 10
+) -> Nornir:
+    """A Nornir for the sample inventory, its simulated devices and one operator's session.
 
-
-def _candidate_config(host: str) -> str:
-    return _running_config(host) + " neighbor 10.17.3.1 remote-as 64603\nntp server 10.17.0.10\n"
-
-
-def _content(window: ChangeWindow, created_at: int, title: str) -> ProposalContent:
-    devices = []
-    for host in ROUTERS:
-        running, candidate = _running_config(host), _candidate_config(host)
-        diff = "".join(
-            difflib.unified_diff(
-                running.splitlines(keepends=True),
-                candidate.splitlines(keepends=True),
-                "running",
-                "candidate",
-            )
+    Raises:
+        ConfigError: the inventory files are missing.
+    """
+    files = {name: inventory / f"{name}.yaml" for name in ("hosts", "groups", "defaults")}
+    missing = [str(path) for path in files.values() if not path.is_file()]
+    if missing:
+        raise ConfigError(
+            "inventory not found: run from the project directory or pass --inventory",
+            source=", ".join(missing),
         )
-        devices.append(
-            DeviceChange(
-                host=host,
-                platform="frr",
-                base_config_hash=hash_text(running),
-                candidate_hash=hash_text(candidate),
-                diff=diff,
-                diff_hash=hash_text(diff),
-                tenants=("OPERATOR-C",),
-                replace=True,
-            )
-        )
-    return ProposalContent(
-        resource_set=SITE,
-        title=title,
-        description="Add OPERATOR-C's BGP session to the shared site routers and an NTP server.",
-        window=window,
-        devices=tuple(devices),
-        created_at=created_at,
-    )
-
-
-def _deployment(accounts: list[LocalAccount]) -> DeploymentSpec:
-    return DeploymentSpec.model_validate(
-        {
-            "members": [
-                {"operator": operator, "address": account.address, "weight": weight}
-                for operator, account, weight in zip(OPERATORS, accounts, (40, 35, 25), strict=True)
-            ],
-            "resource_sets": {
-                "governance": {"rule": "unanimous", "voting_period": "1d", "max_window": "7d"},
-                SITE: {
-                    "rule": "supermajority",
-                    "threshold_bps": 6667,
-                    "quorum_bps": 5000,
-                    "veto": ["OPERATOR-A"],
-                    "voting_period": "1h",
-                    "max_window": "4h",
-                    "record_grace": "30m",
-                },
+    nr = InitNornir(
+        runner={"plugin": "threaded", "options": {"num_workers": workers}},
+        inventory={
+            "plugin": "SimpleInventory",
+            "options": {
+                "host_file": str(files["hosts"]),
+                "group_file": str(files["groups"]),
+                "defaults_file": str(files["defaults"]),
             },
-        }
+        },
+        logging={"enabled": False},
+    )
+    optional_args = {"state_dir": str(device_state)} if device_state else {}
+    defaults = nr.inventory.defaults.connection_options
+    defaults["napalm"] = ConnectionOptions(extras={"optional_args": optional_args})
+    defaults[CONNECTION_NAME] = ConnectionOptions(extras=coopchain.model_dump(mode="json"))
+    return nr
+
+
+def _build_out(task: Task, templates: Path, tenants: dict[str, Any]) -> Result:
+    rendered = task.run(coopchain_render, path=templates, tenants=tenants).result
+    task.run(napalm_configure, configuration=rendered.config, replace=True, dry_run=False)
+    return Result(host=task.host)
+
+
+def _running_hashes(nr: Nornir) -> dict[str, str]:
+    results = nr.run(
+        task=napalm_get, getters=["config"], getters_options={"config": {"retrieve": "running"}}
+    )
+    return {
+        host: hash_text(multi[0].result["config"]["running"]) for host, multi in results.items()
+    }
+
+
+def _session(
+    client: ChainClient, contract: str, index: int, operator: str, state: Path
+) -> CoopchainSession:
+    settings = CoopchainSettings(
+        contract=contract,
+        dev_account=index,
+        operator=operator,
+        resource_set=SITE,
+        state_dir=state / operator.lower(),
+    )
+    return open_session(settings, client)
+
+
+def _demo_vote(session: CoopchainSession, action: VoterAction) -> DemoVote:
+    vote = action.vote.name if action.vote is not None else "deferred"
+    return DemoVote(
+        proposal_id=action.proposal_id,
+        operator=session.operator,
+        vote=vote,
+        rule=action.rule,
+        reason=action.reason,
     )
 
 
-def run_demo(url: str = "embedded://", progress: Callable[[str], None] | None = None) -> DemoReport:
-    """Run the demo on a fresh chain and report what happened.
+def run_demo(
+    *,
+    inventory: Path = Path("inventory"),
+    templates: Path = Path("templates"),
+    url: str = "embedded://",
+    progress: Callable[[str], None] | None = None,
+) -> DemoReport:
+    """Run the demo on a fresh chain and fresh simulated devices; report what happened.
 
     Arguments:
-        url: the chain; the default is a fresh in-process chain.
+        inventory: the sample inventory (hosts, groups, defaults, deployment, policies).
+        templates: the templates directory.
+        url: the chain (``embedded://`` or a dev node such as anvil: its DEV keys are used).
         progress: called with a line of text at each step.
     """
     say = progress or (lambda _line: None)
-    gas: dict[str, int] = {}
-    with ChainClient.connect(url) as client:
-        owner, member_b, member_c = dev_accounts(client, 3)
-        relayer = dev_accounts(client, 4)[3]
-        coop = CoopChain.deploy(client, owner, _deployment([owner, member_b, member_c]))
-        say(f"deployed CoopChain at {coop.address} (chain {client.chain_id})")
-        txs = 1
+    spec = DeploymentSpec.load(inventory / "deployment.yaml")
+    policies = {
+        name: VoterPolicy.load(inventory / "policies" / f"{name.lower()}.yaml")
+        for name in ("OPERATOR-B", "OPERATOR-C")
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="coopchain-demo-") as tmp,
+        ChainClient.connect(url) as client,
+    ):
+        state = Path(tmp)
+        keys = dev_accounts(client, len(spec.members))
+        members = [
+            member.model_copy(update={"address": key.address})
+            for member, key in zip(spec.members, keys, strict=True)
+        ]
+        spec = spec.model_copy(update={"members": members})
+        coop = CoopChain.deploy(client, keys[0], spec)
+        say(f"deployed CoopChain {coop.address} on chain {client.chain_id} (DEV keys)")
+        owner = _session(client, coop.address, 0, "OPERATOR-A", state)
+        voters = {
+            operator: PolicyVoter(_session(client, coop.address, index, operator, state), policy)
+            for index, (operator, policy) in enumerate(policies.items(), start=1)
+        }
+        nr = init_site(inventory, device_state=state / "devices", coopchain=owner.settings)
 
-        now = client.now()
-        window = ChangeWindow(start=now, end=now + 3600)
-        content = _content(window, now, "Turn up OPERATOR-C BGP backhaul at site 17")
-        raw = content.canonical_bytes()
-        request = coop.build_request(
-            owner.address,
-            SITE,
-            raw,
-            manifest_root=content.manifest_root(),
-            device_count=content.device_count,
-            window_start=window.start,
-            window_end=window.end,
-        )
-        created = coop.propose(relayer, request, coop.sign_request(owner, request), raw)
-        txs += 1
-        say(f"OPERATOR-A proposed #{created.proposal_id}: {content.device_count} devices")
+        site = nr.inventory.groups["site17"]
+        before = {op: data for op, data in site.data["tenants"].items() if op != NEW_TENANT}
+        nr.run(task=_build_out, templates=templates, tenants=before, on_failed=True)
+        say(f"site 17 built out (SIMULATED devices) with {', '.join(sorted(before))}")
 
-        vote = coop.cast_vote(member_b, created.proposal_id, VoteType.Approve)
-        gas["cast_vote"] = vote.gas_used
-        ballot = coop.sign_ballot(member_c, created.proposal_id, VoteType.Approve)
-        batch = coop.cast_votes(relayer, [ballot])
-        gas["cast_votes_1"] = batch.gas_used
-        txs += 2
-        verdict = coop.state(created.proposal_id)
-        say(f"OPERATOR-B voted directly, OPERATOR-C by signed ballot: {verdict.name}")
-
-        on_chain = ProposalContent.from_bytes(coop.fetch_content(created.proposal_id))
-        evidence = EvidenceReport(
-            devices=tuple(
-                DeviceEvidence(
-                    host=device.host,
-                    readback_hash=device.candidate_hash,
-                    compliant=True,
-                    missing_lines=0,
-                    extra_lines=0,
-                    report_hash=hash_text(f"{device.host}: compliant\n"),
-                )
-                for device in on_chain.devices
+        def gated(title: str) -> tuple[int, int, list[DemoVote], ProposalState]:
+            prepared = prepare_change(nr, templates=templates)
+            now = client.now()
+            content = build_content(
+                prepared,
+                resource_set=SITE,
+                title=title,
+                window=ChangeWindow(start=now - 60, end=now + 3600),
+                created_at=now,
+                templates=templates,
             )
-        )
-        record = coop.record_verification(
-            owner,
-            created.proposal_id,
-            evidence.evidence_root(),
-            evidence.devices_ok,
-            evidence.devices_failed,
-        )
-        gas["record_verification"] = record.gas_used
-        txs += 1
-        info = coop.proposal(created.proposal_id)
-        say(f"verification recorded: {info.state.name}")
+            first_block = client.block_number()
+            handle = propose_change(owner, content, prepared.candidates)
+            devices = content.device_count
+            say(f"OPERATOR-A proposed #{handle.proposal_id}: {title} ({devices} devices)")
+            votes: list[DemoVote] = []
+            for voter in voters.values():
+                for action in voter.poll_once():
+                    votes.append(_demo_vote(voter.session, action))
+                    say(f"  {votes[-1].operator}: {votes[-1].vote} ({action.reason})")
+            verdict = wait_for_verdict(owner, handle.proposal_id, timeout=30, poll_interval=0.1)
+            say(f"verdict on #{handle.proposal_id}: {verdict.name}")
+            return handle.proposal_id, first_block, votes, verdict
 
-        audit_ok = (
-            on_chain.content_hash() == info.content_hash
-            and on_chain.manifest_root() == info.manifest_root
-            and evidence.evidence_root() == info.evidence_root
+        pid, first_block, votes, verdict = gated(f"Turn up {NEW_TENANT} on site 17")
+        outcome = apply_change(nr, owner, pid, templates=templates)
+        chain_txs = client.block_number() - first_block
+        say(
+            f"applied and verified: {outcome.devices_ok} ok, {outcome.devices_failed} failed; "
+            f"recorded {outcome.state.name}"
         )
-        say(f"audit from chain data: {'pass' if audit_ok else 'fail'}")
+        audit = audit_change(coop, pid, owner.settings.journal_dir())
+        say(f"audit of #{pid} from chain data and journal: {audit.result}")
 
-        second = _content(window, client.now(), "Move site 17 NTP to OPERATOR-B's server")
-        raw2 = second.canonical_bytes()
-        request2 = coop.build_request(
-            member_b.address,
-            SITE,
-            raw2,
-            manifest_root=second.manifest_root(),
-            device_count=second.device_count,
-            window_start=window.start,
-            window_end=window.end,
+        tenants_b = site.data["tenants"]["OPERATOR-B"]
+        tenants_b["accept"] = [*copy.deepcopy(tenants_b["accept"]), {"prefix": "198.51.100.0/24"}]
+        untouched = _running_hashes(nr)
+        rejected_id, _, rejected_votes, rejected_verdict = gated(
+            "Let OPERATOR-B announce 198.51.100.0/24 at site 17"
         )
-        created2 = coop.propose(member_b, request2, coop.sign_request(member_b, request2), raw2)
-        coop.cast_vote(owner, created2.proposal_id, VoteType.Reject)
-        txs += 2
-        rejected = coop.state(created2.proposal_id)
-        say(f"OPERATOR-B proposed #{created2.proposal_id}; the tower owner vetoed: {rejected.name}")
+        try:
+            apply_change(nr, owner, rejected_id, templates=templates)
+            refusal = "applied (unexpected)"
+        except ChangeRefused as exc:
+            refusal = str(exc)
+        touched = sum(1 for host, value in _running_hashes(nr).items() if untouched[host] != value)
+        say(f"apply of #{rejected_id} refused: {refusal}; devices touched: {touched}")
 
         return DemoReport(
             chain_id=client.chain_id,
             contract=coop.address,
-            proposal_id=created.proposal_id,
+            proposal_id=pid,
             verdict=verdict.name,
-            devices=content.device_count,
-            verified=info.state is ProposalState.Verified,
-            evidence_root=info.evidence_root,
-            chain_txs=txs,
-            gas_used=gas,
-            audit="pass" if audit_ok else "fail",
+            devices=len(outcome.devices),
+            verified=outcome.state is ProposalState.Verified,
+            devices_ok=outcome.devices_ok,
+            devices_failed=outcome.devices_failed,
+            evidence_root=outcome.evidence_root,
+            chain_txs=chain_txs,
+            audit=audit.result,
+            votes=votes + rejected_votes,
             rejected_proposal=RejectedProposal(
-                proposal_id=created2.proposal_id, verdict=rejected.name, devices_touched=0
+                proposal_id=rejected_id,
+                verdict=rejected_verdict.name,
+                apply_refused=refusal,
+                devices_touched=touched,
             ),
         )

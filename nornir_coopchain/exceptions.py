@@ -3,6 +3,8 @@
 Exception tree::
 
     CoopchainError
+    ├── ChangeRefused                     a change may not be applied (not approved, …)
+    │   └── StaleBaseError                the device changed since the diff was approved
     ├── ConfigError (ValueError)          bad input: a file, field or host is named
     │   └── KeystoreError                 a key could not be loaded safely
     └── ChainError                        anything that went wrong talking to the chain
@@ -19,10 +21,12 @@ from __future__ import annotations
 __all__ = [
     "ChainConnectionError",
     "ChainError",
+    "ChangeRefused",
     "ConfigError",
     "ContractError",
     "CoopchainError",
     "KeystoreError",
+    "StaleBaseError",
     "TransactionError",
     "TransactionReverted",
     "TransactionTimeout",
@@ -90,3 +94,20 @@ class ContractError(TransactionReverted):
         self.args_by_name = args_by_name
         rendered = ", ".join(f"{key}={value!r}" for key, value in args_by_name.items())
         super().__init__(f"{self.error_name or type(self).__name__}({rendered})", tx_hash=tx_hash)
+
+
+class ChangeRefused(CoopchainError):
+    """Raised when a change may not be applied (not approved, outside its window, not in the
+    approved manifest, rendered config or device state different from what was approved).
+
+    Attributes:
+        host: the host concerned, if the refusal is about one host.
+    """
+
+    def __init__(self, message: str, *, host: str | None = None):
+        self.host = host
+        super().__init__(f"{host}: {message}" if host else message)
+
+
+class StaleBaseError(ChangeRefused):
+    """Raised when a device's running config changed since the diff was approved."""

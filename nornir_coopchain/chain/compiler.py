@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from nornir_coopchain.chain.artifacts import ContractArtifact
 from nornir_coopchain.exceptions import ConfigError
@@ -71,9 +71,11 @@ def _node() -> str:
     if node is None:
         raise ConfigError(f"node is not on PATH; install Node.js 20 and {_INSTALL_HINT}")
     if not (tools_dir() / "node_modules" / "solc" / "package.json").is_file():
-        raise ConfigError(f"solc-js is not installed in {tools_dir() / 'node_modules'}; {_INSTALL_HINT}")
+        raise ConfigError(
+            f"solc-js is missing from {tools_dir() / 'node_modules'}; {_INSTALL_HINT}"
+        )
     if not SOLC_DRIVER.is_file():
-        raise ConfigError(f"the compiler driver {SOLC_DRIVER} is missing (a source checkout is needed)")
+        raise ConfigError(f"the compiler driver {SOLC_DRIVER} is missing (needs a source checkout)")
     return node
 
 
@@ -115,9 +117,7 @@ def _source_text(name: str, sources: dict[str, str]) -> str:
     return (tools_dir() / "node_modules" / name).read_text(encoding="utf-8")
 
 
-def _source_hashes(
-    metadata: dict[str, Any], sources: dict[str, str]
-) -> dict[str, dict[str, str]]:
+def _source_hashes(metadata: dict[str, Any], sources: dict[str, str]) -> dict[str, dict[str, str]]:
     hashes: dict[str, dict[str, str]] = {}
     for name, entry in sorted(metadata["sources"].items()):
         data = _source_text(name, sources).encode("utf-8")

@@ -236,7 +236,7 @@ class CoopChain:
             ChainError: when the proposal is unknown or the calldata does not hash to the
                 content hash stored on chain.
         """
-        created = self._find_created(proposal_id)
+        created = self.proposal_created(proposal_id)
         tx = self.client.w3.eth.get_transaction(created.tx_hash)  # type: ignore[arg-type]
         _, arguments = self.contract.decode_function_input(tx["input"])
         content = bytes(arguments["content"])
@@ -244,7 +244,8 @@ class CoopChain:
             raise ChainError(f"proposal {proposal_id}: calldata does not match its content hash")
         return content
 
-    def _find_created(self, proposal_id: int) -> ProposalCreated:
+    def proposal_created(self, proposal_id: int) -> ProposalCreated:
+        """The ProposalCreated event of a proposal (raises ChainError if there is none)."""
         topics = [self.contract.events.ProposalCreated.topic, "0x" + f"{proposal_id:064x}"]
         for created in self.events(0, topics=topics):
             if isinstance(created, ProposalCreated):

@@ -72,3 +72,28 @@ __all__ = [
     "to_hex32",
     "verify",
 ]
+
+# Compliance of read-backs and what a diff touches.
+from nornir_coopchain.model.compliance import (
+    ComplianceReport,
+    check_compliance,
+    evidence_for,
+    normalise,
+)
+from nornir_coopchain.model.diffs import (
+    ChangedLine,
+    changed_lines,
+    touched_stanzas,
+    touched_tenants,
+)
+
+__all__ += [
+    "ChangedLine",
+    "ComplianceReport",
+    "changed_lines",
+    "check_compliance",
+    "evidence_for",
+    "normalise",
+    "touched_stanzas",
+    "touched_tenants",
+]

@@ -173,6 +173,8 @@ contract CoopChain is ICoopChain {
     // ------------------------------------------------------------------ proposals
 
     /// @inheritdoc ICoopChain
+    /// @dev Check order: proposer is a member with non-zero weight (else CoopChainNotMember),
+    /// signature, nonce, content hash, resource set, createdAt, window, affected mask.
     function propose(ProposalRequest calldata request, bytes calldata signature, bytes calldata content)
         external
         returns (uint256 proposalId)
@@ -200,6 +202,10 @@ contract CoopChain is ICoopChain {
     }
 
     /// @inheritdoc ICoopChain
+    /// @dev Returns the verdict (Approved or Rejected), emitting VerdictReached only if it was still
+    /// pending (Active after the deadline); later calls just return it. Reverts with
+    /// CoopChainUnexpectedProposalState (expected: Approved | Rejected) when there is no verdict:
+    /// unknown proposal, voting still open, or canceled (whether a verdict preceded the cancel is not kept).
     function finalize(uint256 proposalId) external returns (ProposalState outcome) {
         ProposalCore storage p = _proposals[proposalId];
         ProposalState status = p.box.status;
@@ -218,6 +224,8 @@ contract CoopChain is ICoopChain {
     }
 
     /// @inheritdoc ICoopChain
+    /// @dev Check order: state Approved (Expired after windowEnd + recordGrace), caller, window
+    /// start, device counts. `given` in CoopChainDeviceCountMismatch saturates at 2^32 - 1.
     function recordVerification(uint256 proposalId, bytes32 evidenceRoot, uint32 devicesOk, uint32 devicesFailed)
         external
         returns (ProposalState outcome)
@@ -253,6 +261,7 @@ contract CoopChain is ICoopChain {
     }
 
     /// @inheritdoc ICoopChain
+    /// @dev Check order: state (Active or Approved), then caller (the proposer's current key).
     function cancel(uint256 proposalId) external {
         ProposalCore storage p = _proposals[proposalId];
         _requireState(
@@ -639,9 +648,9 @@ contract CoopChain is ICoopChain {
                 revert CoopChainMalleableSignature(s);
             }
         }
-        if (signer.code.length == 0 || !SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature)) {
-            revert CoopChainInvalidSignature(signer);
-        }
+        bool accepted =
+            signer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
+        if (!accepted) revert CoopChainInvalidSignature(signer);
     }
 
     // ------------------------------------------------------------------ internal: proposals

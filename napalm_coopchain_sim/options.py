@@ -1,0 +1,69 @@
+"""The ``optional_args`` of the SIMULATED driver, parsed and checked once."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SimOptions"]
+
+
+def _flag(args: dict[str, Any], key: str, default: bool) -> bool:
+    value = args.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"optional_args[{key!r}] must be a bool, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """What one simulated device does; see ``CoopchainSimDriver`` for each field's meaning.
+
+    Keys the simulator does not know (e.g. ``port`` and ``ssh_config_file``, which
+    nornir_napalm adds) are ignored, as real drivers ignore options meant for others.
+    """
+
+    state_dir: Path | None = None
+    initial_config: str = ""
+    latency: float = 0.0
+    unreachable: bool = False
+    commit_drops: tuple[re.Pattern[str], ...] = ()
+    commit_error: bool = False
+    supports_commit_confirm: bool = True
+
+    @classmethod
+    def parse(cls, optional_args: dict[str, Any] | None) -> SimOptions:
+        """Build options from a driver's ``optional_args``.
+
+        Raises:
+            ValueError: when a known key has a value of the wrong type or range, or a
+                ``commit_drops`` entry is not a valid regular expression.
+        """
+        args = optional_args or {}
+        state_dir = args.get("state_dir")
+        if state_dir is not None and not isinstance(state_dir, str | Path):
+            raise ValueError(f"optional_args['state_dir'] must be a path, got {state_dir!r}")
+        initial = args.get("initial_config", "")
+        if not isinstance(initial, str):
+            raise ValueError(f"optional_args['initial_config'] must be text, got {initial!r}")
+        latency = args.get("latency", 0.0)
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+            raise ValueError(f"optional_args['latency'] must be seconds >= 0, got {latency!r}")
+        drops = args.get("commit_drops", ())
+        if isinstance(drops, str) or not all(isinstance(d, str) for d in drops):
+            raise ValueError(f"optional_args['commit_drops'] must be a list of regexes: {drops!r}")
+        try:
+            patterns = tuple(re.compile(d) for d in drops)
+        except re.error as e:
+            raise ValueError(f"optional_args['commit_drops']: bad regex: {e}") from e
+        return cls(
+            state_dir=Path(state_dir) if state_dir is not None else None,
+            initial_config=initial,
+            latency=float(latency),
+            unreachable=_flag(args, "unreachable", False),
+            commit_drops=patterns,
+            commit_error=_flag(args, "commit_error", False),
+            supports_commit_confirm=_flag(args, "supports_commit_confirm", True),
+        )

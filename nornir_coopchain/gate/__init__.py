@@ -1,0 +1,133 @@
+"""Playbook-level functions: one Nornir run becomes ONE proposal, ONE verification record.
+
+``run_gated_change`` does the whole flow; the steps are also available one by one:
+:func:`prepare_change` → :func:`build_content` → :func:`propose_change` →
+:func:`wait_for_verdict` → :func:`apply_change` → :func:`audit_change`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from nornir.core import Nornir
+from pydantic import BaseModel, ConfigDict
+
+from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.gate.apply import ChangeOutcome, DeviceOutcome, apply_change
+from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
+from nornir_coopchain.gate.audit import AuditReport, DeviceAudit, audit_change
+from nornir_coopchain.gate.propose import (
+    PreparedChange,
+    ProposalHandle,
+    build_content,
+    prepare_change,
+    propose_change,
+)
+from nornir_coopchain.gate.verdict import VerdictTimeout, wait_for_verdict
+from nornir_coopchain.model.content import ChangeWindow
+from nornir_coopchain.model.rules import ProposalState
+from nornir_coopchain.session import CoopchainSession
+
+__all__ = [
+    "ApprovedChange",
+    "AuditReport",
+    "ChangeOutcome",
+    "DeviceAudit",
+    "DeviceOutcome",
+    "GatedChangeReport",
+    "PreparedChange",
+    "ProposalHandle",
+    "VerdictTimeout",
+    "apply_change",
+    "audit_change",
+    "build_content",
+    "fetch_change",
+    "prepare_change",
+    "propose_change",
+    "run_gated_change",
+    "wait_for_verdict",
+]
+
+
+class GatedChangeReport(BaseModel):
+    """The whole gated change: proposal, verdict, and (if approved) the applied outcome."""
+
+    model_config = ConfigDict(frozen=True)
+
+    proposal_id: int
+    verdict: ProposalState
+    devices: int
+    outcome: ChangeOutcome | None
+
+
+def run_gated_change(
+    nr: Nornir,
+    session: CoopchainSession,
+    *,
+    title: str,
+    window: ChangeWindow,
+    description: str = "",
+    resource_set: str | None = None,
+    template: str | None = None,
+    templates: Path = Path("templates"),
+    replace: bool = True,
+    revert_in: int | None = 300,
+    verdict_timeout: float = 3600.0,
+    poll_interval: float = 2.0,
+    progress: Callable[[str], None] | None = None,
+) -> GatedChangeReport:
+    """Render, dry-run, propose, wait for the verdict and, only if approved, apply and record.
+
+    Raises:
+        ConfigError: bad input (no resource set, a host that cannot render or diff).
+        ChangeRefused: the approved change may not be applied (e.g. its window closed).
+        VerdictTimeout: the vote was still open after ``verdict_timeout`` seconds.
+    """
+    say = progress or (lambda _line: None)
+    prepared = prepare_change(nr, template=template, templates=templates, replace=replace)
+    content = build_content(
+        prepared,
+        resource_set=resource_set or _resource_set(session),
+        title=title,
+        description=description,
+        window=window,
+        created_at=session.client.now(),
+        templates=templates,
+    )
+    handle = propose_change(session, content, prepared.candidates)
+    say(f"proposal {handle.proposal_id}: {content.device_count} devices, one signed proposal")
+    verdict = wait_for_verdict(
+        session,
+        handle.proposal_id,
+        timeout=verdict_timeout,
+        poll_interval=poll_interval,
+        progress=say,
+    )
+    say(f"proposal {handle.proposal_id}: {verdict.name}")
+    outcome = None
+    if verdict is ProposalState.Approved:
+        outcome = apply_change(
+            nr,
+            session,
+            handle.proposal_id,
+            template=template,
+            templates=templates,
+            revert_in=revert_in,
+        )
+        say(
+            f"proposal {handle.proposal_id}: {outcome.devices_ok} verified, "
+            f"{outcome.devices_failed} failed, recorded {outcome.state.name}"
+        )
+    return GatedChangeReport(
+        proposal_id=handle.proposal_id,
+        verdict=verdict,
+        devices=content.device_count,
+        outcome=outcome,
+    )
+
+
+def _resource_set(session: CoopchainSession) -> str:
+    if session.settings.resource_set is None:
+        raise ConfigError("no resource set: set resource_set in the coopchain settings")
+    return session.settings.resource_set

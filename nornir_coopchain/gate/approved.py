@@ -1,0 +1,94 @@
+"""An approved change as the chain holds it: the proposal's summary and its checked content."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, ConfigDict
+
+from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.chain.models import ProposalInfo
+from nornir_coopchain.exceptions import ChangeRefused
+from nornir_coopchain.model.content import MANIFEST_LEAF_TYPES, DeviceChange, ProposalContent
+from nornir_coopchain.model.merkle import verify
+from nornir_coopchain.model.rules import ProposalState
+
+__all__ = ["ApprovedChange", "fetch_change"]
+
+
+class ApprovedChange(BaseModel):
+    """A proposal and its content, read from the chain and checked against the stored hashes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    proposal: ProposalInfo
+    content: ProposalContent
+
+    @property
+    def proposal_id(self) -> int:
+        """The proposal number."""
+        return self.proposal.proposal_id
+
+    def entry(self, host: str) -> DeviceChange:
+        """This host's approved entry, proven by a Merkle proof against the on-chain root.
+
+        Raises:
+            ChangeRefused: the host is not in the approved manifest.
+        """
+        tree = self.content.manifest_tree()
+        for index, device in enumerate(self.content.devices):
+            if device.host != host:
+                continue
+            leaf = device.manifest_leaf()
+            root = bytes.fromhex(self.proposal.manifest_root[2:])
+            if not verify(root, MANIFEST_LEAF_TYPES, leaf, tree.proof(index)):
+                raise ChangeRefused("its entry does not prove against the manifest root", host=host)
+            return device
+        raise ChangeRefused(f"not in the manifest of proposal {self.proposal_id}", host=host)
+
+    def check_window(self, chain_now: int, local_now: float | None = None) -> None:
+        """Refuse unless both chain time and local time are inside the change window.
+
+        Raises:
+            ChangeRefused: naming which clock is outside the window.
+        """
+        start, end = self.proposal.window_start, self.proposal.window_end
+        local = time.time() if local_now is None else local_now
+        for clock, now in (("chain", chain_now), ("local", local)):
+            if now < start:
+                raise ChangeRefused(
+                    f"proposal {self.proposal_id}: change window opens at {start}, "
+                    f"{clock} time is {int(now)}"
+                )
+            if now > end:
+                raise ChangeRefused(
+                    f"proposal {self.proposal_id}: change window closed at {end}, "
+                    f"{clock} time is {int(now)}"
+                )
+
+
+def fetch_change(
+    coop: CoopChain, proposal_id: int, *, states: tuple[ProposalState, ...] = ()
+) -> ApprovedChange:
+    """Read a proposal and its content from the chain and check them.
+
+    Arguments:
+        coop: the contract.
+        proposal_id: the proposal number.
+        states: the states the proposal must be in (any state if empty).
+
+    Raises:
+        ChangeRefused: the proposal is in another state, or its content does not match the
+            content hash or manifest root stored on chain (tampered).
+        ChainError: the proposal does not exist or the chain cannot be read.
+    """
+    info = coop.proposal(proposal_id)
+    if states and info.state not in states:
+        wanted = " or ".join(state.name for state in states)
+        raise ChangeRefused(f"proposal {proposal_id} is {info.state.name}, not {wanted}")
+    content = ProposalContent.from_bytes(coop.fetch_content(proposal_id))
+    if content.content_hash() != info.content_hash:
+        raise ChangeRefused(f"proposal {proposal_id}: content does not match its on-chain hash")
+    if content.manifest_root() != info.manifest_root or content.device_count != info.device_count:
+        raise ChangeRefused(f"proposal {proposal_id}: content does not match its manifest root")
+    return ApprovedChange(proposal=info, content=content)

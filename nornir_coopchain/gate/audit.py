@@ -1,0 +1,127 @@
+"""Audit a change from chain data and journal files: manifest, evidence, per device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.exceptions import ChangeRefused
+from nornir_coopchain.gate.approved import fetch_change
+from nornir_coopchain.journal import Journal
+from nornir_coopchain.model.content import EVIDENCE_LEAF_TYPES, EvidenceReport
+from nornir_coopchain.model.merkle import verify
+from nornir_coopchain.model.rules import ProposalState
+
+__all__ = ["AuditReport", "DeviceAudit", "audit_change"]
+
+
+class DeviceAudit(BaseModel):
+    """One device's audit: in the approved manifest, evidence proven, compliant."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    in_manifest: bool
+    evidence_proven: bool
+    compliant: bool
+
+    @property
+    def passed(self) -> bool:
+        """All three checks hold."""
+        return self.in_manifest and self.evidence_proven and self.compliant
+
+
+class AuditReport(BaseModel):
+    """The audit of one proposal."""
+
+    model_config = ConfigDict(frozen=True)
+
+    proposal_id: int
+    state: ProposalState
+    content_ok: bool
+    evidence_root_ok: bool
+    devices: tuple[DeviceAudit, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def result(self) -> str:
+        """``pass`` when the record matches the evidence and every device verified."""
+        ok = self.content_ok and self.evidence_root_ok and not self.problems
+        return "pass" if ok and all(device.passed for device in self.devices) else "fail"
+
+
+def audit_change(
+    coop: CoopChain, proposal_id: int, journal_root: Path, *, hosts: tuple[str, ...] = ()
+) -> AuditReport:
+    """Recompute the manifest and evidence roots and check them against the chain.
+
+    The content comes from the chain (calldata, checked against its stored hash); the
+    evidence comes from the journal in ``journal_root`` and must hash to the recorded root.
+
+    Arguments:
+        coop: the contract.
+        proposal_id: the proposal number.
+        journal_root: ``<state_dir>/changes`` holding the change's evidence file.
+        hosts: audit only these hosts (all when empty).
+    """
+    problems: list[str] = []
+    try:
+        change = fetch_change(coop, proposal_id)
+    except ChangeRefused as exc:
+        info = coop.proposal(proposal_id)
+        return AuditReport(
+            proposal_id=proposal_id,
+            state=info.state,
+            content_ok=False,
+            evidence_root_ok=False,
+            devices=(),
+            problems=(str(exc),),
+        )
+    info = change.proposal
+    if info.state not in (ProposalState.Verified, ProposalState.VerificationFailed):
+        problems.append(f"no verification recorded: proposal is {info.state.name}")
+    journal = Journal.find(
+        journal_root, chain_id=coop.client.chain_id, contract=coop.address, proposal_id=proposal_id
+    )
+    report: EvidenceReport | None = journal.evidence() if journal is not None else None
+    if report is None:
+        problems.append(f"no evidence file for proposal {proposal_id} under {journal_root}")
+    root_ok = report is not None and report.evidence_root() == info.evidence_root
+    if report is not None and not root_ok:
+        problems.append("the evidence file does not hash to the recorded evidence root")
+    leaves = {leaf.host: index for index, leaf in enumerate(report.devices)} if report else {}
+    tree = report.evidence_tree() if report else None
+    audits = []
+    for device in change.content.devices:
+        if hosts and device.host not in hosts:
+            continue
+        try:
+            change.entry(device.host)
+            in_manifest = True
+        except ChangeRefused:
+            in_manifest = False
+        index = leaves.get(device.host)
+        proven = compliant = False
+        if report is not None and tree is not None and index is not None:
+            leaf = report.devices[index]
+            compliant = leaf.compliant
+            root = bytes.fromhex(info.evidence_root[2:])
+            proven = verify(root, EVIDENCE_LEAF_TYPES, leaf.evidence_leaf(), tree.proof(index))
+        audits.append(
+            DeviceAudit(
+                host=device.host,
+                in_manifest=in_manifest,
+                evidence_proven=proven,
+                compliant=compliant,
+            )
+        )
+    return AuditReport(
+        proposal_id=proposal_id,
+        state=info.state,
+        content_ok=True,
+        evidence_root_ok=root_ok,
+        devices=tuple(audits),
+        problems=tuple(problems),
+    )

@@ -1,0 +1,65 @@
+"""Wait for the co-owners' verdict on a proposal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from nornir_coopchain.chain.models import VerdictReached
+from nornir_coopchain.exceptions import ChainError
+from nornir_coopchain.model.rules import ProposalState
+from nornir_coopchain.session import CoopchainSession
+
+__all__ = ["VerdictTimeout", "wait_for_verdict"]
+
+
+class VerdictTimeout(ChainError):
+    """Raised when the voting on a proposal is still open when the wait ends."""
+
+
+def wait_for_verdict(
+    session: CoopchainSession,
+    proposal_id: int,
+    *,
+    timeout: float = 3600.0,
+    poll_interval: float = 2.0,
+    progress: Callable[[str], None] | None = None,
+) -> ProposalState:
+    """Poll until the proposal leaves Active; broadcast a verdict nobody broadcast yet.
+
+    When the voting period ended without early finality, the verdict is derived on chain but
+    not yet broadcast: this calls ``finalize`` so every member gets the VerdictReached event.
+
+    Returns:
+        The proposal's state (Approved, Rejected, Canceled, …).
+
+    Raises:
+        VerdictTimeout: still Active after ``timeout`` seconds.
+    """
+    coop = session.coop
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        info = coop.proposal(proposal_id)
+        if info.state is not ProposalState.Active:
+            break
+        line = (
+            f"proposal {proposal_id}: {info.approve_units} approve, {info.reject_units} reject, "
+            f"{info.abstain_units} abstain of {info.total_units}"
+        )
+        if progress is not None and line != last:
+            progress(line)
+            last = line
+        if time.monotonic() >= deadline:
+            raise VerdictTimeout(
+                f"proposal {proposal_id} is still being voted on after {timeout:g} s"
+            )
+        time.sleep(poll_interval)
+    if info.state in (ProposalState.Approved, ProposalState.Rejected):
+        topics = [coop.contract.events.VerdictReached.topic, "0x" + f"{proposal_id:064x}"]
+        start = coop.proposal_created(proposal_id).block_number
+        if not any(
+            isinstance(event, VerdictReached) for event in coop.events(start, topics=topics)
+        ):
+            coop.finalize(session.account, proposal_id)
+    return info.state

@@ -1,0 +1,302 @@
+"""Normalised compliance of a read-back config against the intended one (Golden-Config style).
+
+A config is turned into *stanza-qualified lines*: a non-indented line opens a stanza, an
+indented line belongs to the nearest less-indented line above it and is written with the
+whole header path, e.g. ``router bgp 65017 > address-family ipv4 unicast > neighbor X
+activate``. Leading and trailing whitespace and CRLF/CR line endings do not matter; blank
+lines, comments (``!``, ``#``), ``end`` and the stanza terminators (``exit``,
+``exit-address-family``, ``exit-vrf``, any ``exit-…``) are dropped. Comparison is a multiset
+difference of those lines, so the order of stanzas and of lines inside a stanza does not
+matter (FRR re-orders both) but a line written twice must be read back twice. A stanza
+header counts once per config, however often the stanza is opened (a merge candidate may
+open ``router bgp 65017`` twice, the device shows it once). This matches the *unordered*
+compliance of netutils / Nautobot Golden Config, with parents folded into each line.
+
+Ignore rules drop lines the device adds on read-back that an intended config never
+contains. A rule drops lines from one side (``running``, ``intended`` or ``both``) whose
+qualified form fullmatches its regex; a rule with ``unless`` is off when the *other* config
+has a line fullmatching that regex. :func:`normalise` applies the unconditional rules,
+:func:`check_compliance` all of them.
+
+| platform | side     | line                                      | unless other side has     |
+| -------- | -------- | ----------------------------------------- | ------------------------- |
+| any (a)  | both     | ``Building configuration...``             |                           |
+| any (a)  | both     | ``Current configuration\\s*:.*``          |                           |
+| frr (b)  | both     | ``frr version .*``                        |                           |
+| frr (b)  | both     | ``frr defaults .*``                       |                           |
+| frr (c)  | both     | ``(no )?service integrated-vtysh-config`` |                           |
+| frr (d)  | running  | ``hostname \\S+``                         | ``hostname .*``           |
+| frr (e)  | running  | ``no ip forwarding``                      | ``(no )?ip forwarding``   |
+| frr (e)  | both     | ``ip forwarding``                         | ``no ip forwarding``      |
+| frr (e)  | running  | ``no ipv6 forwarding``                    | ``(no )?ipv6 forwarding`` |
+| frr (e)  | both     | ``ipv6 forwarding``                       | ``no ipv6 forwarding``    |
+| frr (f)  | running  | ``line vty`` (the header only)            | ``line vty``              |
+| eos (g)  |          | nothing beyond the generic rules          |                           |
+
+(a) the banner of ``show running-config`` (FRR, IOS), not config. (b) written by FRR
+itself: the version, and the defaults profile fixed at build/start time. (c) a vtysh.conf
+setting that vtysh echoes. (d) FRR shows the machine's (UTS namespace) hostname when none
+is configured. (e) zebra echoes the kernel's forwarding sysctl, and only ever prints the
+``no`` form, so the positive form means the default wherever it appears (a device that
+echoes it back, like the simulated driver, is not different); an explicit ``no`` on
+either side still counts. (f) vtysh prints the empty
+``line vty`` stanza; lines inside it still count. (g) ``! device: …`` / ``! Command: …``
+are comments and ``end`` is dropped anyway.
+
+``log …`` lines are deliberately **not** ignored: FRR prints them only when configured (it
+adds no logging defaults on read-back), and a changed or removed log destination is a
+real, auditable difference. Unknown platforms get the generic rules only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
+
+from nornir_coopchain.model.content import DeviceEvidence, Hex32, hash_text
+from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
+
+__all__ = [
+    "IGNORE_RULES",
+    "SEPARATOR",
+    "ComplianceReport",
+    "HeaderStack",
+    "IgnoreRule",
+    "check_compliance",
+    "evidence_for",
+    "is_skipped",
+    "normalise",
+]
+
+SEPARATOR: Final = " > "
+"""Joins a stanza path and a line: ``"<header> > <sub-header> > <line>"``."""
+
+_SKIPPED = re.compile(r"[!#].*|end|exit(-[\w-]+)?")
+
+
+def is_skipped(line: str) -> bool:
+    """Tell whether a stripped config line is syntax only: a comment, ``end`` or ``exit…``."""
+    return _SKIPPED.fullmatch(line) is not None
+
+
+class HeaderStack:
+    """The chain of stanza headers above the current line, tracked by indentation."""
+
+    def __init__(self, seed: str | None = None) -> None:
+        """Start empty, or inside the top-level stanza ``seed`` (e.g. a hunk's section)."""
+        self._entries: list[tuple[int, str]] = [] if seed is None else [(0, seed)]
+
+    def place(self, indent: int, text: str) -> tuple[tuple[str, ...], bool]:
+        """Place a line and return its enclosing headers, outermost first.
+
+        Arguments:
+            indent: the line's indentation (number of leading whitespace characters).
+            text: the stripped line; it becomes a possible header for the lines below it.
+
+        Returns:
+            The header path (empty for a top-level line) and whether it is anchored: False
+            when the outermost header in sight is itself indented, i.e. the top-level
+            stanza is not known (e.g. a diff shows too little context).
+        """
+        while self._entries and self._entries[-1][0] >= indent:
+            self._entries.pop()
+        path = tuple(entry for _, entry in self._entries)
+        anchored = indent == 0 or (bool(self._entries) and self._entries[0][0] == 0)
+        self._entries.append((indent, text))
+        return path, anchored
+
+
+Side = Literal["running", "intended", "both"]
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """A line to drop on read-back (see the table in the module docstring)."""
+
+    pattern: str
+    """Regex that must fullmatch the qualified line."""
+    side: Side
+    """Which config the rule drops lines from."""
+    unless: str | None = None
+    """The rule does not apply when a line of the *other* config fullmatches this regex."""
+
+    def drops(self, line: str) -> bool:
+        """Tell whether the rule's pattern matches a qualified line."""
+        return re.fullmatch(self.pattern, line) is not None
+
+
+_GENERIC: Final = (
+    IgnoreRule(r"Building configuration\.\.\.", "both"),
+    IgnoreRule(r"Current configuration\s*:.*", "both"),
+)
+IGNORE_RULES: Final[dict[str, tuple[IgnoreRule, ...]]] = {
+    "frr": (
+        IgnoreRule(r"frr version .*", "both"),
+        IgnoreRule(r"frr defaults .*", "both"),
+        IgnoreRule(r"(no )?service integrated-vtysh-config", "both"),
+        IgnoreRule(r"hostname \S+", "running", unless=r"hostname .*"),
+        IgnoreRule(r"no ip forwarding", "running", unless=r"(no )?ip forwarding"),
+        IgnoreRule(r"ip forwarding", "both", unless=r"no ip forwarding"),
+        IgnoreRule(r"no ipv6 forwarding", "running", unless=r"(no )?ipv6 forwarding"),
+        IgnoreRule(r"ipv6 forwarding", "both", unless=r"no ipv6 forwarding"),
+        IgnoreRule(r"line vty", "running", unless=r"line vty"),
+    ),
+    "eos": (),
+}
+"""Per-platform ignore rules, on top of the generic ones (platform names are lower case)."""
+
+
+def _rules(platform: str) -> tuple[IgnoreRule, ...]:
+    return _GENERIC + IGNORE_RULES.get(platform.lower(), ())
+
+
+def _qualify(config: str) -> list[str]:
+    """Every meaningful line of ``config``, qualified, in order; stanza headers once."""
+    parsed: list[tuple[int, str]] = []
+    for raw in config.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        text = raw.strip()
+        if text and not is_skipped(text):
+            parsed.append((len(raw) - len(raw.lstrip()), text))
+    stack = HeaderStack()
+    lines: list[str] = []
+    headers: set[str] = set()
+    for index, (indent, text) in enumerate(parsed):
+        path, _ = stack.place(indent, text)
+        line = SEPARATOR.join((*path, text))
+        is_header = index + 1 < len(parsed) and parsed[index + 1][0] > indent
+        if is_header:
+            headers.add(line)
+        lines.append(line)
+    seen: set[str] = set()
+    result = []
+    for line in lines:
+        if line in headers:
+            if line in seen:
+                continue
+            seen.add(line)
+        result.append(line)
+    return result
+
+
+def _apply(lines: list[str], rules: tuple[IgnoreRule, ...], other: list[str] | None) -> list[str]:
+    """Drop the lines ``rules`` match; conditional rules only when ``other`` is known."""
+    active = [
+        rule
+        for rule in rules
+        if rule.unless is None
+        or (other is not None and not any(re.fullmatch(rule.unless, o) for o in other))
+    ]
+    return [line for line in lines if not any(rule.drops(line) for rule in active)]
+
+
+def normalise(config: str, platform: str) -> tuple[str, ...]:
+    """Turn a config into its canonical stanza-qualified lines.
+
+    Only the unconditional ignore rules apply here (those that depend on the other config,
+    such as FRR's ``hostname``, are applied by :func:`check_compliance`).
+
+    Arguments:
+        config: the config text (any line endings).
+        platform: the NAPALM platform, e.g. ``frr`` or ``eos``; unknown ones get the
+            generic rules only.
+
+    Returns:
+        The qualified lines, sorted (duplicates kept, stanza headers once).
+    """
+    rules = tuple(rule for rule in _rules(platform) if rule.unless is None)
+    return tuple(sorted(_apply(_qualify(config), rules, None)))
+
+
+class ComplianceReport(BaseModel):
+    """The compliance of one device: what the read-back lacks and what it has in excess."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    compliant: StrictBool
+    """True iff nothing is missing and nothing is extra."""
+    missing: tuple[str, ...] = ()
+    """Qualified intended lines the read-back lacks (sorted; repeated per missing copy)."""
+    extra: tuple[str, ...] = ()
+    """Qualified read-back lines the intended config lacks, after ignore rules (sorted)."""
+    intended_hash: Hex32
+    """:func:`hash_text` of the intended (candidate) config."""
+    running_hash: Hex32
+    """:func:`hash_text` of the read-back config."""
+
+    @field_validator("missing", "extra")
+    @classmethod
+    def _sort_lines(cls, lines: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(lines))
+
+    @model_validator(mode="after")
+    def _check_verdict(self) -> ComplianceReport:
+        if self.compliant != (not self.missing and not self.extra):
+            raise ValueError("compliant must be true exactly when nothing is missing or extra")
+        return self
+
+    def report_hash(self) -> str:
+        """The keccak-256 of the report's canonical JSON, as ``0x`` + 64 hex digits."""
+        return to_hex32(keccak(canonical_json(self.model_dump(mode="json"))))
+
+
+def check_compliance(intended: str, running: str, platform: str) -> ComplianceReport:
+    """Compare a read-back config with the intended one, order-insensitively.
+
+    Arguments:
+        intended: the intended (candidate) config.
+        running: the config read back from the device.
+        platform: the NAPALM platform, which selects the ignore rules.
+
+    Returns:
+        The report: missing and extra qualified lines (multiset difference) and the hashes
+        of both raw texts.
+    """
+    rules = _rules(platform)
+    ours, theirs = _qualify(intended), _qualify(running)
+    intended_rules = tuple(rule for rule in rules if rule.side in ("intended", "both"))
+    running_rules = tuple(rule for rule in rules if rule.side in ("running", "both"))
+    wanted = Counter(_apply(ours, intended_rules, theirs))
+    found = Counter(_apply(theirs, running_rules, ours))
+    missing = tuple((wanted - found).elements())
+    extra = tuple((found - wanted).elements())
+    return ComplianceReport(
+        compliant=not missing and not extra,
+        missing=missing,
+        extra=extra,
+        intended_hash=hash_text(intended),
+        running_hash=hash_text(running),
+    )
+
+
+def evidence_for(
+    host: str, intended: str, running: str, platform: str
+) -> tuple[DeviceEvidence, ComplianceReport]:
+    """Verify one device and build its evidence entry.
+
+    Arguments:
+        host: the Nornir host name.
+        intended: the intended (candidate) config.
+        running: the config read back after the change.
+        platform: the NAPALM platform.
+
+    Returns:
+        The :class:`DeviceEvidence` (read-back hash, verdict, counts, report hash) and the
+        full :class:`ComplianceReport` it summarises.
+
+    Raises:
+        ValidationError: when ``host`` is empty.
+    """
+    report = check_compliance(intended, running, platform)
+    evidence = DeviceEvidence(
+        host=host,
+        readback_hash=hash_text(running),
+        compliant=report.compliant,
+        missing_lines=len(report.missing),
+        extra_lines=len(report.extra),
+        report_hash=report.report_hash(),
+    )
+    return evidence, report

@@ -1,0 +1,1 @@
+"""Nornir plugins: the ``coopchain`` connection, the ``coopchain_*`` tasks and processors."""

@@ -1,0 +1,81 @@
+"""Task ``coopchain_apply``: push exactly the approved config, only inside its window."""
+
+from __future__ import annotations
+
+from nornir.core.task import Result, Task
+
+from nornir_coopchain.exceptions import ChangeRefused, StaleBaseError
+from nornir_coopchain.gate.approved import ApprovedChange
+from nornir_coopchain.model.compliance import check_compliance
+from nornir_coopchain.model.content import hash_text
+from nornir_coopchain.plugins.results import AppliedDevice
+from nornir_coopchain.plugins.tasks._device import napalm_device, running_config
+from nornir_coopchain.settings import CONNECTION_NAME
+
+
+def coopchain_apply(
+    task: Task,
+    change: ApprovedChange,
+    config: str,
+    revert_in: int | None = 300,
+    dry_run: bool | None = None,
+) -> Result:
+    """Commit ``config`` to the device if, and only if, it is what the co-owners approved.
+
+    Refuses unless: chain time and local time are inside the change window; the host's entry
+    proves against the on-chain manifest root; ``config`` hashes to the approved candidate
+    hash; and the running config still hashes to the approved base (else the diff is stale).
+    A device that already runs the approved config (a resumed run) is left alone.
+
+    Arguments:
+        change: the approved change, from :func:`~nornir_coopchain.gate.approved.fetch_change`.
+        config: the freshly rendered configuration for this host.
+        revert_in: commit-confirm seconds where the driver supports it (``coopchain_verify``
+            confirms after the read-back passes); None commits plainly.
+        dry_run: run every check but commit nothing (Nornir's dry-run setting by default).
+
+    Returns:
+        Result with ``changed``, ``diff`` (the approved diff) and ``result`` an
+        :class:`AppliedDevice`.
+
+    Raises:
+        ChangeRefused: any check failed; nothing was pushed.
+        StaleBaseError: the running config changed since the diff was approved.
+    """
+    host = task.host.name
+    session = task.host.get_connection(CONNECTION_NAME, task.nornir.config)
+    change.check_window(session.client.now())
+    entry = change.entry(host)
+    if hash_text(config) != entry.candidate_hash:
+        raise ChangeRefused("the rendered config differs from the approved candidate", host=host)
+    device = napalm_device(task)
+    running = running_config(device)
+    applied = AppliedDevice(
+        host=host,
+        proposal_id=change.proposal_id,
+        candidate_hash=entry.candidate_hash,
+        already_applied=False,
+        commit_confirm=False,
+    )
+    if hash_text(running) != entry.base_config_hash:
+        if check_compliance(config, running, entry.platform).compliant:
+            done = applied.model_copy(update={"already_applied": True})
+            return Result(host=task.host, result=done, changed=False)
+        raise StaleBaseError(
+            "the running config changed since the diff was approved: prepare a new proposal",
+            host=host,
+        )
+    if task.is_dry_run(dry_run):
+        return Result(host=task.host, result=applied, diff=entry.diff, changed=False)
+    if entry.replace:
+        device.load_replace_candidate(config=config)
+    else:
+        device.load_merge_candidate(config=config)
+    confirm = revert_in is not None
+    try:
+        device.commit_config(revert_in=revert_in) if confirm else device.commit_config()
+    except NotImplementedError:
+        confirm = False
+        device.commit_config()
+    done = applied.model_copy(update={"commit_confirm": confirm})
+    return Result(host=task.host, result=done, diff=entry.diff, changed=True)

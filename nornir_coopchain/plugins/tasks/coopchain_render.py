@@ -1,0 +1,94 @@
+"""The ``coopchain_render`` task: render a host's candidate configuration from its template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError
+from nornir.core.task import Result, Task
+
+from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.model.content import hash_text
+from nornir_coopchain.plugins.results import RenderedConfig
+
+__all__ = ["coopchain_render"]
+
+
+def coopchain_render(
+    task: Task, template: str | None = None, path: str | Path = "templates", **kwargs: Any
+) -> Result:
+    """Render ``<path>/<template platform>/<template>`` for the host with jinja2.
+
+    The template platform is the host's ``template_platform`` (inherited from its groups or
+    the defaults like any host data), else its ``platform``. The template sees ``host`` (the
+    Nornir host), every key of the host's data merged with its groups' and the defaults'
+    and ``kwargs``. Undefined variables are errors (``StrictUndefined``); blocks are
+    trimmed (``trim_blocks``, ``lstrip_blocks``) and the trailing newline is kept. The
+    loader is rooted at ``path``, so templates can ``{% import "common/..." %}``.
+
+    Arguments:
+        template: the template's file name; defaults to the host's ``template`` data.
+        path: the templates directory.
+        **kwargs: more variables for the template (they override host data).
+
+    Returns:
+        Result object with the following attributes set:
+          * result (``RenderedConfig``): the host, template platform, template (relative
+            to ``path``), the config and its ``hash_text``
+          * changed (``bool``): always False (nothing is sent to the device)
+
+    Raises:
+        ConfigError: when the host has no template platform or template, the template is
+            missing, or it uses an undefined variable; ``source`` is the template file,
+            ``field`` the host, and the message names the variable and template line.
+    """
+    host = task.host
+    platform = host.get("template_platform") or host.platform
+    name = template or host.get("template")
+    if not platform:
+        raise ConfigError("no template_platform or platform to choose a template", field=host.name)
+    if not name:
+        raise ConfigError("no template given and no 'template' in host data", field=host.name)
+    relative = f"{platform}/{name}"
+    source = str(Path(path) / relative)
+    env = Environment(
+        loader=FileSystemLoader(path),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    variables = {**dict(host.items()), "host": host, **kwargs}
+    try:
+        config = env.get_template(relative).render(**variables)
+    except TemplateNotFound as exc:
+        raise ConfigError(f"template {exc.name} not found", source=source, field=host.name) from exc
+    except UndefinedError as exc:
+        where = _template_line(exc.__traceback__, Path(path))
+        raise ConfigError(
+            f"undefined variable: {exc}{where}", source=source, field=host.name
+        ) from exc
+    rendered = RenderedConfig(
+        host=host.name,
+        platform=platform,
+        template=relative,
+        config=config,
+        config_hash=hash_text(config),
+    )
+    return Result(host=host, result=rendered, changed=False)
+
+
+def _template_line(tb: TracebackType | None, root: Path) -> str:
+    """`` (at <template> line N)`` for the innermost template frame of a traceback."""
+    found = ""
+    resolved = root.resolve()
+    while tb is not None:
+        filename = Path(tb.tb_frame.f_code.co_filename)
+        if resolved in filename.resolve().parents:
+            shown = filename.resolve().relative_to(resolved).as_posix()
+            found = f" (at {shown} line {tb.tb_lineno})"
+        tb = tb.tb_next
+    return found
