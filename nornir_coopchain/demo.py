@@ -35,6 +35,7 @@ from nornir_coopchain.gate import (
     propose_change,
     wait_for_verdict,
 )
+from nornir_coopchain.gate.propose import describe, failed_hosts
 from nornir_coopchain.model.content import ChangeWindow, hash_text
 from nornir_coopchain.model.rules import ProposalState
 from nornir_coopchain.plugins.tasks import coopchain_render
@@ -126,9 +127,25 @@ def _build_out(task: Task, templates: Path, tenants: dict[str, Any]) -> Result:
     return Result(host=task.host)
 
 
-def _running_hashes(nr: Nornir) -> dict[str, str]:
+def build_out(nr: Nornir, templates: Path, tenants: dict[str, Any]) -> None:
+    """Configure the simulated devices as the site was before the demo (not gated: set-up).
+
+    Raises:
+        ConfigError: a host could not be configured.
+    """
+    failed = failed_hosts(nr.run(task=_build_out, templates=templates, tenants=tenants))
+    if failed:
+        detail = "; ".join(f"{host}: {describe(error)}" for host, error in sorted(failed.items()))
+        raise ConfigError(f"cannot build out the site: {detail}")
+
+
+def running_hashes(nr: Nornir) -> dict[str, str]:
+    """hash_text of every host's running config."""
     results = nr.run(
-        task=napalm_get, getters=["config"], getters_options={"config": {"retrieve": "running"}}
+        task=napalm_get,
+        getters=["config"],
+        getters_options={"config": {"retrieve": "running"}},
+        on_failed=True,
     )
     return {
         host: hash_text(multi[0].result["config"]["running"]) for host, multi in results.items()
@@ -202,7 +219,7 @@ def run_demo(
 
         site = nr.inventory.groups["site17"]
         before = {op: data for op, data in site.data["tenants"].items() if op != NEW_TENANT}
-        nr.run(task=_build_out, templates=templates, tenants=before, on_failed=True)
+        build_out(nr, templates, before)
         say(f"site 17 built out (SIMULATED devices) with {', '.join(sorted(before))}")
 
         def gated(title: str) -> tuple[int, int, list[DemoVote], ProposalState]:
@@ -241,7 +258,7 @@ def run_demo(
 
         tenants_b = site.data["tenants"]["OPERATOR-B"]
         tenants_b["accept"] = [*copy.deepcopy(tenants_b["accept"]), {"prefix": "198.51.100.0/24"}]
-        untouched = _running_hashes(nr)
+        untouched = running_hashes(nr)
         rejected_id, _, rejected_votes, rejected_verdict = gated(
             "Let OPERATOR-B announce 198.51.100.0/24 at site 17"
         )
@@ -250,7 +267,7 @@ def run_demo(
             refusal = "applied (unexpected)"
         except ChangeRefused as exc:
             refusal = str(exc)
-        touched = sum(1 for host, value in _running_hashes(nr).items() if untouched[host] != value)
+        touched = sum(1 for host, value in running_hashes(nr).items() if untouched[host] != value)
         say(f"apply of #{rejected_id} refused: {refusal}; devices touched: {touched}")
 
         return DemoReport(

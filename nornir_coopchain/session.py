@@ -20,7 +20,7 @@ from nornir_coopchain.chain.models import MemberInfo
 from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.settings import CoopchainSettings
 
-__all__ = ["CoopchainSession", "chain_client", "close_all", "open_session"]
+__all__ = ["CoopchainSession", "chain_client", "close_all", "forget_all", "open_session"]
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, int, float], ChainClient] = {}
@@ -128,5 +128,12 @@ def close_all() -> None:
     with _lock:
         for client in _clients.values():
             client.close()
+        _clients.clear()
+        _sessions.clear()
+
+
+def forget_all() -> None:
+    """Forget every shared client and session without closing them (their owners do)."""
+    with _lock:
         _clients.clear()
         _sessions.clear()

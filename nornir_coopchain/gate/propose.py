@@ -19,6 +19,7 @@ from nornir_coopchain.journal import ChangeJournal, Journal
 from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
 from nornir_coopchain.model.diffs import touched_tenants
 from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
+from nornir_coopchain.model.rules import ProposalState
 from nornir_coopchain.plugins.results import PreparedDevice, RenderedConfig
 from nornir_coopchain.plugins.tasks.coopchain_prepare import coopchain_prepare
 from nornir_coopchain.plugins.tasks.coopchain_render import coopchain_render
@@ -211,6 +212,38 @@ def _find_on_chain(
     return None
 
 
+_ENDED = (
+    ProposalState.Rejected,
+    ProposalState.Canceled,
+    ProposalState.Expired,
+    ProposalState.Verified,
+    ProposalState.VerificationFailed,
+    ProposalState.Executed,
+)
+
+
+def _pending_same_change(session: CoopchainSession, content: ProposalContent) -> Journal | None:
+    """An unfinished journal of the same change (same resource set and manifest): a rerun of
+    a killed playbook renders a new window and timestamp, but it is the same change."""
+    coop = session.coop
+    for journal, record in Journal.all(
+        session.settings.journal_dir(), chain_id=session.client.chain_id, contract=coop.address
+    ):
+        if record.phase in ("recorded", "closed"):
+            continue
+        stored = journal.content()
+        if (stored.resource_set, stored.manifest_root()) != (
+            content.resource_set,
+            content.manifest_root(),
+        ):
+            continue
+        if record.proposal_id is not None and coop.state(record.proposal_id) in _ENDED:
+            journal.save(record.model_copy(update={"phase": "closed"}))
+            continue
+        return journal
+    return None
+
+
 def propose_change(
     session: CoopchainSession,
     content: ProposalContent,
@@ -220,12 +253,16 @@ def propose_change(
 ) -> ProposalHandle:
     """Sign and submit ONE proposal for the change, journalled so a rerun resumes.
 
-    A rerun after a kill never proposes twice: a journal with a proposal ID is reused, and a
-    journal killed after sending is matched to the ProposalCreated event on chain.
+    A rerun after a kill never proposes twice: an unfinished journal of the same change
+    (same resource set and manifest root) is resumed with its stored content; its proposal
+    ID is reused, or, if the kill came after sending, matched to the ProposalCreated event.
     """
     client, coop = session.client, session.coop
     root = session.settings.journal_dir()
-    journal = Journal.create(
+    pending = _pending_same_change(session, content)
+    if pending is not None:
+        content = pending.content()
+    journal = pending or Journal.create(
         root,
         content,
         candidates,

@@ -1,0 +1,430 @@
+"""The whole gated change through Nornir: the sample site's four routers (SIMULATED driver),
+three operators, the contract on the embedded chain and on anvil."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from nornir.core import Nornir
+from nornir.core.inventory import ConnectionOptions
+from nornir_napalm.plugins.tasks import napalm_configure
+
+from nornir_coopchain import session as sessions
+from nornir_coopchain.chain.accounts import dev_accounts
+from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.chain.deployment import DeploymentSpec
+from nornir_coopchain.chain.devchain import DevChain
+from nornir_coopchain.demo import build_out, init_site, running_hashes
+from nornir_coopchain.exceptions import ChangeRefused
+from nornir_coopchain.gate import (
+    apply_change,
+    audit_change,
+    build_content,
+    prepare_change,
+    propose_change,
+    run_gated_change,
+    wait_for_verdict,
+)
+from nornir_coopchain.journal import Journal
+from nornir_coopchain.model.content import ChangeWindow, EvidenceReport
+from nornir_coopchain.model.rules import ProposalState, VoteType
+from nornir_coopchain.session import CoopchainSession, open_session
+from nornir_coopchain.settings import CoopchainSettings
+from nornir_coopchain.voter.policy import VoterPolicy
+from nornir_coopchain.voter.watch import PolicyVoter
+
+REPO = Path(__file__).resolve().parents[1]
+SITE = "TOWER-017"
+HOSTS = ("site17-r1", "site17-r2", "site17-r3", "site17-r4")
+
+
+@dataclass
+class Site:
+    chain: ChainClient
+    coop: CoopChain
+    owner: CoopchainSession  # OPERATOR-A, the tower owner, proposes
+    voters: dict[str, PolicyVoter]  # OPERATOR-B and OPERATOR-C vote by their policies
+    nr: Nornir
+    templates: Path
+    tmp: Path
+
+    def window(self, start: int = -60, length: int = 3600) -> ChangeWindow:
+        now = self.chain.now()
+        return ChangeWindow(start=now + start, end=now + start + length)
+
+    def propose(self, title: str = "Turn up OPERATOR-C", **window: int) -> int:
+        prepared = prepare_change(self.nr, templates=self.templates)
+        content = build_content(
+            prepared,
+            resource_set=SITE,
+            title=title,
+            window=self.window(**window),
+            created_at=self.chain.now(),
+            templates=self.templates,
+        )
+        return propose_change(self.owner, content, prepared.candidates).proposal_id
+
+    def vote(self) -> dict[str, list[VoteType | None]]:
+        return {op: [a.vote for a in voter.poll_once()] for op, voter in self.voters.items()}
+
+    def approved(self, **window: int) -> int:
+        proposal_id = self.propose(**window)
+        self.vote()
+        assert wait_for_verdict(self.owner, proposal_id, timeout=5, poll_interval=0.05) is (
+            ProposalState.Approved
+        )
+        return proposal_id
+
+    def host_options(self, host: str, **optional_args: object) -> None:
+        """Give one host's simulated device extra driver options (faults)."""
+        options = dict(self.nr.inventory.defaults.connection_options["napalm"].extras or {})
+        merged = {**options.get("optional_args", {}), **optional_args}
+        self.nr.inventory.hosts[host].connection_options["napalm"] = ConnectionOptions(
+            extras={"optional_args": merged}
+        )
+        self.nr.inventory.hosts[host].close_connections()
+
+
+@pytest.fixture
+def site(chain: ChainClient, tmp_path: Path) -> Iterator[Site]:
+    """Site 17 built out with OPERATOR-A and OPERATOR-B; OPERATOR-C not yet turned up."""
+    spec = DeploymentSpec.load(REPO / "inventory" / "deployment.yaml")
+    keys = dev_accounts(chain, 3)
+    members = [
+        m.model_copy(update={"address": k.address}) for m, k in zip(spec.members, keys, strict=True)
+    ]
+    coop = CoopChain.deploy(chain, keys[0], spec.model_copy(update={"members": members}))
+
+    def session(index: int, operator: str) -> CoopchainSession:
+        settings = CoopchainSettings(
+            chain_url=chain.url,
+            contract=coop.address,
+            dev_account=index,
+            operator=operator,
+            resource_set=SITE,
+            state_dir=tmp_path / operator.lower(),
+        )
+        return open_session(settings, chain)
+
+    owner = session(0, "OPERATOR-A")
+    voters = {
+        operator: PolicyVoter(
+            session(index, operator),
+            VoterPolicy.load(REPO / "inventory" / "policies" / f"{operator.lower()}.yaml"),
+        )
+        for index, operator in ((1, "OPERATOR-B"), (2, "OPERATOR-C"))
+    }
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    nr = init_site(REPO / "inventory", device_state=tmp_path / "devices", coopchain=owner.settings)
+    tenants = nr.inventory.groups["site17"].data["tenants"]
+    build_out(nr, templates, {op: data for op, data in tenants.items() if op != "OPERATOR-C"})
+    yield Site(chain, coop, owner, voters, nr, templates, tmp_path)
+    nr.close_connections()
+    sessions.forget_all()
+
+
+def _sent_by(site: Site) -> int:
+    return site.chain.w3.eth.get_transaction_count(site.owner.account.address)
+
+
+# ---------------------------------------------------------------- the whole flow
+
+
+def test_approved_change_is_applied_verified_recorded_and_audited(site: Site) -> None:
+    sent = _sent_by(site)
+    report = run_gated_change(
+        site.nr,
+        site.owner,
+        title="Turn up OPERATOR-C",
+        window=site.window(),
+        templates=site.templates,
+        poll_interval=0.05,
+        verdict_timeout=5,
+        progress=lambda _line: site.vote(),
+    )
+    assert report.verdict is ProposalState.Approved
+    outcome = report.outcome
+    assert outcome is not None
+    assert (outcome.state, outcome.devices_ok, outcome.devices_failed) == (
+        ProposalState.Verified,
+        4,
+        0,
+    )
+    assert _sent_by(site) - sent == 2  # ONE proposal and ONE record, whatever the device count
+    info = site.coop.proposal(report.proposal_id)
+    assert info.evidence_root == outcome.evidence_root
+    audit = audit_change(site.coop, report.proposal_id, site.owner.settings.journal_dir())
+    assert audit.result == "pass"
+    assert [d.host for d in audit.devices] == list(HOSTS)
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=report.proposal_id,
+    )
+    assert journal is not None
+    assert journal.read().phase == "recorded"
+
+
+def test_rejected_change_touches_no_device(site: Site) -> None:
+    site.approved()
+    apply_change(site.nr, site.owner, 1, templates=site.templates)
+    tenant_b = site.nr.inventory.groups["site17"].data["tenants"]["OPERATOR-B"]
+    tenant_b["accept"] = [*tenant_b["accept"], {"prefix": "198.51.100.0/24"}]
+    before = running_hashes(site.nr)
+    proposal_id = site.propose("Widen OPERATOR-B's accepted prefixes")
+    votes = site.vote()
+    assert votes["OPERATOR-B"] == [VoteType.Reject]
+    assert site.coop.state(proposal_id) is ProposalState.Rejected
+    with pytest.raises(ChangeRefused, match="Rejected"):
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert running_hashes(site.nr) == before
+
+
+# ---------------------------------------------------------------- refusals before any push
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_config_changed_out_of_band_is_refused_as_stale(site: Site) -> None:
+    proposal_id = site.approved()
+    site.nr.filter(name="site17-r2").run(
+        task=napalm_configure,
+        configuration="ip route 198.18.99.0/24 Null0\n",
+        replace=False,
+        dry_run=False,
+    )
+    before = running_hashes(site.nr)
+    with pytest.raises(ChangeRefused, match=r"site17-r2: StaleBaseError") as refused:
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert "no device touched" in str(refused.value)
+    assert running_hashes(site.nr) == before
+    assert site.coop.state(proposal_id) is ProposalState.Approved
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_window_not_yet_open_then_closed(site: Site) -> None:
+    proposal_id = site.approved(start=1000, length=600)
+    before = running_hashes(site.nr)
+    with pytest.raises(ChangeRefused, match="window opens at"):
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    DevChain(site.chain).increase_time(1000 + 600 + 3600)
+    assert site.coop.state(proposal_id) is ProposalState.Expired
+    with pytest.raises(ChangeRefused, match="Expired"):
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert running_hashes(site.nr) == before
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_template_changed_after_approval_is_refused(site: Site) -> None:
+    proposal_id = site.approved()
+    template = site.templates / "frr" / "site_router.j2"
+    template.write_text(template.read_text() + "\nlog syslog debugging\n")
+    before = running_hashes(site.nr)
+    with pytest.raises(ChangeRefused, match="differs from the approved candidate"):
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert running_hashes(site.nr) == before
+
+
+def _lying_proposal(site: Site) -> int:
+    """A proposal whose content does not hash to the manifest root it declares."""
+    prepared = prepare_change(site.nr, templates=site.templates)
+    content = build_content(
+        prepared,
+        resource_set=SITE,
+        title="lying",
+        window=site.window(),
+        created_at=site.chain.now(),
+    )
+    raw = content.canonical_bytes()
+    coop, owner = site.coop, site.owner.account
+    request = coop.build_request(
+        owner.address,
+        SITE,
+        raw,
+        manifest_root="0x" + "11" * 32,  # not the manifest of these devices
+        device_count=content.device_count,
+        window_start=content.window.start,
+        window_end=content.window.end,
+    )
+    return coop.propose(owner, request, coop.sign_request(owner, request), raw).proposal_id
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_content_that_does_not_match_its_manifest_is_refused(site: Site) -> None:
+    rejected = _lying_proposal(site)
+    actions = {op: voter.poll_once() for op, voter in site.voters.items()}
+    assert [a.vote for a in actions["OPERATOR-B"]] == [VoteType.Reject]
+    assert "does not check out" in actions["OPERATOR-B"][0].reason
+    assert site.coop.state(rejected) is ProposalState.Rejected
+
+    approved = _lying_proposal(site)  # approved by hand, without looking
+    for voter in site.voters.values():
+        site.coop.cast_vote(voter.session.account, approved, VoteType.Approve)
+    before = running_hashes(site.nr)
+    with pytest.raises(ChangeRefused, match="manifest root"):
+        apply_change(site.nr, site.owner, approved, templates=site.templates)
+    assert running_hashes(site.nr) == before
+    audit = audit_change(site.coop, approved, site.owner.settings.journal_dir())
+    assert (audit.result, audit.content_ok) == ("fail", False)
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_tampered_evidence_fails_the_audit(site: Site) -> None:
+    proposal_id = site.approved()
+    apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    assert journal is not None
+    report = journal.evidence()
+    assert report is not None
+    forged = report.devices[0].model_copy(update={"readback_hash": "0x" + "ee" * 32})
+    journal.write_evidence(EvidenceReport(devices=(forged, *report.devices[1:])))
+    audit = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
+    assert (audit.result, audit.evidence_root_ok) == ("fail", False)
+
+
+# ---------------------------------------------------------------- failures on some devices
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_one_device_that_does_not_take_the_change_is_rolled_back_and_recorded(site: Site) -> None:
+    before = running_hashes(site.nr)
+    site.host_options("site17-r3", commit_drops=[r"OPERATOR-C"])
+    proposal_id = site.approved()
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok, outcome.devices_failed) == (
+        ProposalState.VerificationFailed,
+        3,
+        1,
+    )
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r3"]
+    assert failed["site17-r3"].rolled_back
+    assert any("OPERATOR-C" in line for line in failed["site17-r3"].missing)
+    assert running_hashes(site.nr)["site17-r3"] == before["site17-r3"]
+    audit = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
+    assert {d.host: d.passed for d in audit.devices} == {
+        "site17-r1": True,
+        "site17-r2": True,
+        "site17-r3": False,
+        "site17-r4": True,
+    }
+    assert audit.evidence_root_ok
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_unreachable_device_fails_alone_and_is_named(site: Site) -> None:
+    proposal_id = site.approved()
+    site.host_options("site17-r4", unreachable=True)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.devices_ok, outcome.devices_failed) == (3, 1)
+    (failed,) = [d for d in outcome.devices if not d.verified]
+    assert failed.host == "site17-r4"
+    assert failed.error is not None
+    assert "ConnectionException" in failed.error
+
+
+# ---------------------------------------------------------------- resume after a kill
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_resume_after_kill_between_propose_sent_and_journal(site: Site) -> None:
+    proposal_id = site.propose()
+    journal = Journal(
+        site.owner.settings.journal_dir(), site.coop.proposal(proposal_id).content_hash
+    )
+    record = journal.read()
+    journal.save(
+        record.model_copy(update={"proposal_id": None, "propose_tx": None, "phase": "prepared"})
+    )
+    assert site.propose() == proposal_id
+    assert site.coop.proposal_count() == 1
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_resume_after_kill_between_verified_and_recorded(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proposal_id = site.approved()
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt("killed before the record was sent")
+
+    monkeypatch.setattr(site.owner.coop, "record_verification", killed)
+    with pytest.raises(KeyboardInterrupt):
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    monkeypatch.undo()
+    assert site.coop.state(proposal_id) is ProposalState.Approved
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_resume_after_kill_between_record_sent_and_journal(site: Site) -> None:
+    proposal_id = site.approved()
+    first = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    assert journal is not None
+    journal.save(journal.read().model_copy(update={"phase": "verified", "record_tx": None}))
+    sent = _sent_by(site)
+    again = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert again.resumed
+    assert (again.state, again.evidence_root) == (first.state, first.evidence_root)
+    assert _sent_by(site) == sent  # no second record
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_resume_after_kill_midway_through_the_devices(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proposal_id = site.approved()
+    before = running_hashes(site.nr)
+    site.host_options("site17-r3", unreachable=True)
+    site.host_options("site17-r4", unreachable=True)
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt("killed after two of four devices")
+
+    monkeypatch.setattr(site.owner.coop, "record_verification", killed)
+    with pytest.raises(KeyboardInterrupt):
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    monkeypatch.undo()
+    site.host_options("site17-r3")
+    site.host_options("site17-r4")
+    midway = running_hashes(site.nr)
+    assert [midway[h] != before[h] for h in HOSTS] == [True, True, False, False]
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok, outcome.devices_failed) == (
+        ProposalState.Verified,
+        4,
+        0,
+    )
+
+
+# ---------------------------------------------------------------- the policy voter
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_policy_voter_restart_neither_misses_nor_repeats(site: Site, tmp_path: Path) -> None:
+    voter_b = site.voters["OPERATOR-B"]
+    cursor = tmp_path / "b-cursor.json"
+    first = PolicyVoter(voter_b.session, voter_b.policy, state_file=cursor)
+    proposal_id = site.propose()
+    assert [(a.proposal_id, a.vote) for a in first.poll_once()] == [(proposal_id, VoteType.Approve)]
+    restarted = PolicyVoter(voter_b.session, voter_b.policy, state_file=cursor)
+    assert restarted.poll_once() == []
