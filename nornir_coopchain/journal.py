@@ -14,20 +14,21 @@ from chain data, never the other way round.
 
 from __future__ import annotations
 
-import os
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nornir_coopchain._files import write_atomic as _write_atomic
 from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.model.content import EvidenceReport, ProposalContent, hash_text
 from nornir_coopchain.plugins.results import AppliedDevice, PreparedDevice, VerifiedDevice
 
 __all__ = ["ChangeJournal", "HostRecord", "Journal", "Phase"]
 
-Phase = Literal["prepared", "proposed", "decided", "applying", "verified", "recorded"]
+Phase = Literal["prepared", "proposed", "decided", "applying", "verified", "recorded", "closed"]
+"""``closed``: the proposal ended without a record (rejected, canceled or expired)."""
 
 
 class HostRecord(BaseModel):
@@ -58,20 +59,6 @@ class ChangeJournal(BaseModel):
     record_tx: str | None = None
     evidence_root: str | None = None
     hosts: dict[str, HostRecord] = Field(default_factory=dict)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Journal:
@@ -105,20 +92,25 @@ class Journal:
         return made
 
     @classmethod
-    def find(cls, root: Path, *, chain_id: int, contract: str, proposal_id: int) -> Journal | None:
-        """The journal of an on-chain proposal, if this state directory has it."""
+    def all(
+        cls, root: Path, *, chain_id: int, contract: str
+    ) -> Iterator[tuple[Journal, ChangeJournal]]:
+        """Every journal of this chain and contract in the state directory, with its record."""
         if not root.is_dir():
-            return None
+            return
         for entry in sorted(root.iterdir()):
             if not (entry / "journal.json").is_file():
                 continue
-            journal = cls(root, "0x" + entry.name).read()
-            if (journal.chain_id, journal.contract.lower(), journal.proposal_id) == (
-                chain_id,
-                contract.lower(),
-                proposal_id,
-            ):
-                return cls(root, journal.content_hash)
+            record = cls(root, "0x" + entry.name).read()
+            if (record.chain_id, record.contract.lower()) == (chain_id, contract.lower()):
+                yield cls(root, record.content_hash), record
+
+    @classmethod
+    def find(cls, root: Path, *, chain_id: int, contract: str, proposal_id: int) -> Journal | None:
+        """The journal of an on-chain proposal, if this state directory has it."""
+        for journal, record in cls.all(root, chain_id=chain_id, contract=contract):
+            if record.proposal_id == proposal_id:
+                return journal
         return None
 
     def exists(self) -> bool:
