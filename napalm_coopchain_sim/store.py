@@ -22,12 +22,13 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from nornir_coopchain._files import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -237,14 +238,4 @@ class FileStore:
 
     @staticmethod
     def _write(path: Path, data: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, json.dumps(data, indent=2).encode("utf-8"))

@@ -5,6 +5,7 @@ One directory per change under ``<state_dir>/changes/<content hash>/``:
 - ``content.json``: the proposal content, canonical bytes (what went on chain);
 - ``candidates/<host>.cfg``: the rendered configs the proposal's hashes were made from;
 - ``evidence.json``: the evidence report whose Merkle root was recorded on chain;
+- ``proofs/<host>.json``: one device's evidence and its inclusion proof, for its tenants;
 - ``journal.json``: the phase reached, transaction hashes and per-host results.
 
 Every file is written atomically (temp file + rename). The chain is the source of truth: a
@@ -158,8 +159,12 @@ class Journal:
         return hash_text(self.candidate(host))
 
     def write_evidence(self, report: EvidenceReport) -> None:
-        """Keep the evidence report whose root is recorded on chain."""
+        """Keep the evidence report whose root is recorded on chain, and one inclusion proof
+        per host (``proofs/<host>.json``) to hand to the operators each device concerns."""
         _write_atomic(self.path / "evidence.json", report.canonical_bytes())
+        for device in report.devices:
+            proof = report.proof_for(device.host)
+            _write_atomic(self.path / "proofs" / f"{device.host}.json", proof.canonical_bytes())
 
     def evidence(self) -> EvidenceReport | None:
         """The evidence report, if the change got that far."""

@@ -46,6 +46,14 @@ def anvil() -> Iterator[AnvilProcess]:
         yield process
 
 
+@pytest.fixture(scope="module")
+def own_anvil() -> Iterator[AnvilProcess]:
+    """A fresh anvil for one test module: its clock moves with local time (other modules
+    move the session anvil's clock forward, which a change window check must not see)."""
+    with _start_anvil() as process:
+        yield process
+
+
 @pytest.fixture(scope="session")
 def free_gas_anvil() -> Iterator[AnvilProcess]:
     """anvil with zero gas price and base fee (stands in for Besu QBFT with free gas)."""

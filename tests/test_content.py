@@ -240,6 +240,8 @@ def test_content_fields_validated() -> None:
 def evidence(host: str, compliant: bool = True) -> DeviceEvidence:
     return DeviceEvidence(
         host=host,
+        salt="0x" + "5a" * 32,
+        candidate_hash=hash_text(f"hostname {host}\n"),
         readback_hash=hash_text(f"hostname {host}\n"),
         compliant=compliant,
         missing_lines=0 if compliant else 2,
@@ -255,7 +257,7 @@ def test_evidence_report() -> None:
     assert report.evidence_root() == to_hex32(tree.root)
     leaf = report.devices[0].evidence_leaf()
     assert verify(tree.root, EVIDENCE_LEAF_TYPES, leaf, tree.proof(0))
-    assert not verify(tree.root, EVIDENCE_LEAF_TYPES, (*leaf[:2], True, leaf[3]), tree.proof(0))
+    assert not verify(tree.root, EVIDENCE_LEAF_TYPES, (*leaf[:5], True, *leaf[6:]), tree.proof(0))
     assert EvidenceReport.from_bytes(report.canonical_bytes()) == report
     with pytest.raises(ConfigError, match="missing hosts: site17-r2; extra hosts: none"):
         report.check_covers(content())

@@ -143,6 +143,28 @@ def test_direct_votes_and_two_person_rule(coop: CoopChain, people: list[LocalAcc
         coop.cast_vote(people[4], created.proposal_id, VoteType.Reject)
 
 
+@pytest.mark.parametrize("rule", list(AggregationRule))
+def test_a_proposer_cannot_approve_alone_under_any_rule(
+    chain: ChainClient, people: list[LocalAccount], rule: AggregationRule
+) -> None:
+    threshold = (
+        1 if rule in (AggregationRule.Supermajority, AggregationRule.WeightedThreshold) else 0
+    )
+    alone = policy(rule, eligible_mask=0b001, threshold_bps=threshold)
+    coop = deploy(chain, people[:3], {SITE: alone})
+    created = propose(coop, people[0])
+    assert created.electorate_mask == 0
+    with pytest.raises(errors.NotEligible):
+        coop.cast_vote(people[0], created.proposal_id, VoteType.Approve)
+    DevChain(chain).increase_time(VOTING_PERIOD + 1)
+    assert coop.state(created.proposal_id) is ProposalState.Rejected
+    # Only a resource set that opts in lets the proposer vote on its own proposal.
+    opted_in = deploy(chain, people[:3], {SITE: alone.model_copy(update={"proposer_votes": True})})
+    mine = propose(opted_in, people[0])
+    opted_in.cast_vote(people[0], mine.proposal_id, VoteType.Approve)
+    assert opted_in.state(mine.proposal_id) is ProposalState.Approved
+
+
 def test_vote_after_deadline_is_refused_and_finalize_broadcasts(
     chain: ChainClient, coop: CoopChain, people: list[LocalAccount]
 ) -> None:

@@ -90,6 +90,15 @@ class Site:
         self.nr.inventory.hosts[host].close_connections()
 
 
+@pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
+def chain(request: pytest.FixtureRequest) -> Iterator[ChainClient]:
+    """The embedded chain, or this module's own anvil (whose clock follows local time)."""
+    embedded = request.param == "embedded"
+    url = "embedded://" if embedded else request.getfixturevalue("own_anvil").url
+    with ChainClient.connect(url, receipt_timeout=10) as client:
+        yield client
+
+
 @pytest.fixture
 def site(chain: ChainClient, tmp_path: Path) -> Iterator[Site]:
     """Site 17 built out with OPERATOR-A and OPERATOR-B; OPERATOR-C not yet turned up."""
@@ -428,3 +437,71 @@ def test_policy_voter_restart_neither_misses_nor_repeats(site: Site, tmp_path: P
     assert [(a.proposal_id, a.vote) for a in first.poll_once()] == [(proposal_id, VoteType.Approve)]
     restarted = PolicyVoter(voter_b.session, voter_b.policy, state_file=cursor)
     assert restarted.poll_once() == []
+
+
+# ---------------------------------------------------------------- governance the peers lack
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_an_auto_reverted_commit_is_recorded_as_failed(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from nornir_coopchain.gate import apply as gate_apply
+    from nornir_coopchain.plugins.tasks.coopchain_verify import coopchain_verify
+
+    def late_verify(task: object, **kwargs: object) -> object:
+        if task.host.name == "site17-r2":  # type: ignore[attr-defined]
+            time.sleep(1.2)  # past revert_in: the device reverts itself
+        return coopchain_verify(task, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gate_apply, "coopchain_verify", late_verify)
+    before = running_hashes(site.nr)
+    proposal_id = site.approved()
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates, revert_in=1)
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r2"]
+    assert not failed["site17-r2"].rolled_back  # it reverted itself; nothing left to roll back
+    assert outcome.state is ProposalState.VerificationFailed
+    assert running_hashes(site.nr)["site17-r2"] == before["site17-r2"]
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_an_affected_tenant_must_approve(site: Site) -> None:
+    c_voter = site.voters["OPERATOR-C"]
+    hesitant = VoterPolicy.from_yaml("operator: OPERATOR-C\nrules: []\ndefault: defer\n")
+    site.voters["OPERATOR-C"] = PolicyVoter(c_voter.session, hesitant)
+    proposal_id = site.propose()  # turns up OPERATOR-C: its stanzas are touched
+    assert site.coop.proposal(proposal_id).required_mask == 0b100
+    votes = site.vote()
+    assert votes == {"OPERATOR-B": [VoteType.Approve], "OPERATOR-C": [None]}
+    assert site.coop.state(proposal_id) is ProposalState.Active  # B alone is not enough
+    DevChain(site.chain).increase_time(3601)
+    assert wait_for_verdict(site.owner, proposal_id, timeout=1, poll_interval=0.05) is (
+        ProposalState.Rejected
+    )
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_each_tenant_audits_its_devices_from_a_proof_file_alone(site: Site) -> None:
+    from nornir_coopchain.gate import audit_proof
+    from nornir_coopchain.model.content import EvidenceProof
+
+    proposal_id = site.approved()
+    apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    assert journal is not None
+    raw = (journal.path / "proofs" / "site17-r3.json").read_bytes()
+    proof = EvidenceProof.from_bytes(raw)
+    tenant_view = site.voters["OPERATOR-C"].session.coop  # another operator's own client
+    assert audit_proof(tenant_view, proposal_id, proof).passed
+    forged = proof.model_copy(
+        update={"evidence": proof.evidence.model_copy(update={"compliant": False})}
+    )
+    assert not audit_proof(tenant_view, proposal_id, forged).evidence_proven

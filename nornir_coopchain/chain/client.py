@@ -1,137 +1,73 @@
 """The one way this package talks to a chain: connect, sign locally, send, wait, decode reverts.
 
 :class:`ChainClient` wraps a web3 ``Web3`` instance and turns every web3, provider and
-transport exception into one from :mod:`nornir_coopchain.exceptions`; a revert becomes the
-contract's typed error through :func:`~nornir_coopchain.chain.errors.decode_revert`.
+transport exception into one from :mod:`nornir_coopchain.exceptions`
+(:func:`~nornir_coopchain.chain.rpc_errors.node_errors`); a revert becomes the contract's
+typed error through :func:`~nornir_coopchain.chain.errors.decode_revert`.
 
 Supported URLs: ``embedded://`` (an in-process py-evm chain, fresh per connect),
-``http(s)://`` and ``ws(s)://``. web3 8 removed its synchronous websocket provider (only the
-async ``WebSocketProvider`` remains), so ``ws://`` uses :class:`SyncWebSocketProvider`, a
-small synchronous provider built on ``websockets.sync``.
+``http(s)://`` and ``ws(s)://``; :mod:`nornir_coopchain.chain.providers` holds the providers.
 """
 
 from __future__ import annotations
 
-import ast
-import json
-import re
 import threading
 import time
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
-from eth_abi.abi import encode as abi_encode
 from hexbytes import HexBytes
-from web3 import EthereumTesterProvider, HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception, Web3RPCError
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
 from web3.middleware import ExtraDataToPOAMiddleware
-from web3.providers import JSONBaseProvider
-from websockets.exceptions import WebSocketException
-from websockets.sync.client import ClientConnection, connect
 
 from nornir_coopchain.chain.errors import decode_revert
 from nornir_coopchain.chain.nonce import NonceManager
+from nornir_coopchain.chain.providers import EmbeddedProvider, SyncWebSocketProvider, make_provider
+from nornir_coopchain.chain.rpc_errors import (
+    TRANSPORT_ERRORS,
+    is_already_known,
+    is_nonce_too_low,
+    node_errors,
+    redact_url,
+    revert_data,
+    rpc_message,
+    transport_detail,
+)
 from nornir_coopchain.exceptions import (
     ChainConnectionError,
     ConfigError,
-    CoopchainError,
     TransactionError,
     TransactionReverted,
     TransactionTimeout,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from types import TracebackType
 
     from eth_account.signers.local import LocalAccount
     from eth_typing import ChecksumAddress, HexStr
     from web3.contract.contract import ContractFunction
-    from web3.providers.base import BaseProvider
     from web3.types import (
         BlockIdentifier,
         LogReceipt,
         RPCEndpoint,
-        RPCResponse,
         TxParams,
         TxReceipt,
     )
 
     from nornir_coopchain.chain.artifacts import ContractArtifact
 
-__all__ = ["ChainClient", "SyncWebSocketProvider", "is_poa_block", "revert_data"]
+# SyncWebSocketProvider, revert_data and rpc_message live in providers / rpc_errors; they are
+# re-exported here, where they were first defined.
+__all__ = ["ChainClient", "SyncWebSocketProvider", "is_poa_block", "revert_data", "rpc_message"]
 
 GAS_MULTIPLIER = 1.2
 GAS_MARGIN = 10_000
 FEE_TTL = 1.0  # seconds a fee reading is reused
 DEFAULT_TIP = 10**9  # 1 gwei, when the node has no eth_maxPriorityFeePerGas
 _MAX_NONCE_RETRIES = 3
-_KNOWN = ("already known", "known transaction", "already imported", "already exists")
-_NONCE_LOW = ("nonce too low", "invalid transaction nonce", "nonce is too low", "old nonce")
-_TRANSPORT = (OSError, WebSocketException)
-_ERROR_STRING = bytes.fromhex("08c379a0")  # selector of Error(string)
-
-
-def _normalised(message: str) -> str:
-    return message.lower().replace("_", " ")
-
-
-def _nonce_too_low(message: str) -> bool:
-    expected = re.search(r"expected (\d+), but got (\d+)", message)  # eth-tester's wording
-    if expected:
-        return int(expected[2]) < int(expected[1])
-    return any(phrase in message for phrase in _NONCE_LOW)
-
-
-def rpc_message(exc: BaseException) -> str:
-    """The node's error message inside a web3 exception (or ``str(exc)``)."""
-    if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
-        error = exc.rpc_response.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-    return str(exc.args[0]) if exc.args else type(exc).__name__
-
-
-def _hex_bytes(value: object) -> bytes | None:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        text = value.removeprefix("Reverted ").strip()
-        if text.startswith("0x"):
-            try:
-                return bytes.fromhex(text[2:])
-            except ValueError:
-                return None
-    if isinstance(value, dict):  # {"data": "0x…"} or {tx_hash: {"return": "0x…"}}
-        for key in ("data", "return", "result"):
-            if key in value:
-                return _hex_bytes(value[key])
-        for inner in value.values():
-            found = _hex_bytes(inner)
-            if found is not None:
-                return found
-    return None
-
-
-def revert_data(exc: BaseException) -> tuple[bool, bytes | None]:
-    """Whether a web3 exception is a revert, and its revert data when the node sent any.
-
-    Arguments:
-        exc: a ``ContractLogicError`` (incl. ``ContractCustomError``) or ``Web3RPCError``.
-
-    Returns:
-        ``(is_revert, data)``; ``data`` is ``None`` when the node gave no revert data.
-    """
-    if isinstance(exc, ContractLogicError):
-        return True, _hex_bytes(exc.data)
-    if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
-        error = exc.rpc_response.get("error")
-        if isinstance(error, dict) and (
-            error.get("code") == 3 or "revert" in str(error.get("message", "")).lower()
-        ):
-            return True, _hex_bytes(error.get("data"))
-    return False, None
 
 
 def _to_int(value: object) -> int:
@@ -147,125 +83,6 @@ def is_poa_block(block: Mapping[str, Any]) -> bool:
     extra = block.get("extraData") or b""
     raw = bytes(HexBytes(extra)) if isinstance(extra, (bytes, str)) else b""
     return len(raw) > 32
-
-
-def _tester_revert_data(reason: object) -> bytes:
-    """Revert data from what eth-tester raises: raw bytes, their ``repr``, or a decoded
-    ``Error(string)`` reason (or a VM error message, re-encoded the same way)."""
-    if isinstance(reason, bytes):
-        return reason
-    text = str(reason)
-    if text[:2] in ("b'", 'b"'):
-        with suppress(ValueError, SyntaxError):
-            value = ast.literal_eval(text)
-            if isinstance(value, bytes):
-                return value
-    return _ERROR_STRING + abi_encode(["string"], [text])
-
-
-class _EmbeddedProvider(EthereumTesterProvider):
-    """eth-tester behind a lock, answering failures as JSON-RPC errors (like a real node).
-
-    web3's tester glue re-raises eth-tester's ``TransactionFailed`` as a string, losing
-    ``Error(string)`` revert data; here it becomes ``{"code": 3, "data": "0x…"}``.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.RLock()
-
-    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        from eth_tester.exceptions import TransactionFailed
-
-        with self._lock:
-            try:
-                return super().make_request(method, params)
-            except TransactionFailed as exc:
-                original = (
-                    exc.__context__ if isinstance(exc.__context__, TransactionFailed) else exc
-                )
-                first = original.args[0] if original.args else b""
-                if isinstance(first, Exception) and first.args:
-                    first = first.args[0]
-                error: dict[str, Any] = {
-                    "code": 3,
-                    "message": "execution reverted",
-                    "data": "0x" + _tester_revert_data(first).hex(),
-                }
-            except (Web3Exception, KeyboardInterrupt):
-                raise
-            except Exception as exc:  # eth-tester / py-evm validation errors
-                error = {"code": -32000, "message": f"{type(exc).__name__}: {exc}"}
-            return cast("RPCResponse", {"jsonrpc": "2.0", "id": 0, "error": error})
-
-
-class SyncWebSocketProvider(JSONBaseProvider):
-    """A minimal synchronous JSON-RPC-over-websocket provider (one connection, one lock).
-
-    Arguments:
-        url: ``ws://`` or ``wss://`` endpoint.
-        timeout: seconds to wait for the connection and for each answer.
-    """
-
-    def __init__(self, url: str, *, timeout: float = 30.0):
-        super().__init__()
-        self.url = url
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._connection: ClientConnection | None = None
-        self._stack = ExitStack()
-
-    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        request = self.encode_rpc_request(method, params)
-        request_id = json.loads(request)["id"]
-        with self._lock:
-            if self._connection is None:
-                # websockets >= 17.1 wants connect() entered as a context manager.
-                self._connection = self._stack.enter_context(
-                    connect(self.url, open_timeout=self.timeout, max_size=None)
-                )
-            try:
-                self._connection.send(request.decode())
-                while True:
-                    raw = self._connection.recv(timeout=self.timeout)
-                    response = self.decode_rpc_response(
-                        raw if isinstance(raw, bytes) else raw.encode()
-                    )
-                    if response.get("id") == request_id:
-                        return response
-            except BaseException:
-                self._close_locked()
-                raise
-
-    def _close_locked(self) -> None:
-        self._connection = None
-        self._stack.close()
-
-    def close(self) -> None:
-        """Close the websocket (the next request reconnects)."""
-        with self._lock:
-            self._close_locked()
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _make_provider(url: str, timeout: float) -> BaseProvider:
-    scheme = urlsplit(url).scheme.lower()
-    if url in ("embedded", "embedded://"):
-        return _EmbeddedProvider()
-    if scheme in ("http", "https"):
-        return HTTPProvider(url, request_kwargs={"timeout": timeout})
-    if scheme in ("ws", "wss"):
-        return SyncWebSocketProvider(url, timeout=timeout)
-    raise ConfigError(
-        f"unsupported chain URL {_redact(url)!r}: use embedded://, http(s):// or ws(s)://",
-        field="url",
-    )
 
 
 class ChainClient:
@@ -294,7 +111,7 @@ class ChainClient:
     ):
         self.w3 = w3
         self.url = url
-        self.kind = "embedded" if isinstance(w3.provider, _EmbeddedProvider) else "rpc"
+        self.kind = "embedded" if isinstance(w3.provider, EmbeddedProvider) else "rpc"
         self.confirmations = confirmations
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
@@ -346,7 +163,7 @@ class ChainClient:
         """
         if confirmations < 0 or receipt_timeout <= 0 or poll_interval <= 0:
             raise ConfigError("confirmations must be >= 0, timeouts and intervals > 0")
-        provider = _make_provider(url, request_timeout)
+        provider = make_provider(url, request_timeout)
         try:
             return cls(
                 Web3(provider),
@@ -362,46 +179,9 @@ class ChainClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    @contextmanager
-    def _node(self, what: str, *, tx_hash: str | None = None) -> Iterator[None]:
+    def _node(self, what: str, *, tx_hash: str | None = None) -> AbstractContextManager[None]:
         """Translate transport and web3 exceptions raised inside the block; decode reverts."""
-        try:
-            yield
-        except CoopchainError:
-            raise
-        except (ContractLogicError, Web3RPCError) as exc:
-            is_revert, data = revert_data(exc)
-            if is_revert:
-                raise decode_revert(data, tx_hash=tx_hash) from exc
-            raise ChainConnectionError(
-                f"node at {_redact(self.url)} failed to {what}: {rpc_message(exc)}"
-            ) from exc
-        except _TRANSPORT as exc:
-            raise ChainConnectionError(
-                f"cannot reach node at {_redact(self.url)}: {what}: {self._transport(exc)}"
-            ) from exc
-        except Web3Exception as exc:
-            raise ChainConnectionError(
-                f"node at {_redact(self.url)} failed to {what}: {rpc_message(exc)}"
-            ) from exc
-
-    def _transport(self, exc: BaseException) -> str:
-        """The innermost transport error, without the URL's credentials, path or query."""
-        inner = exc
-        for _ in range(5):
-            reason = getattr(inner, "reason", None)
-            if not isinstance(reason, BaseException):
-                first = inner.args[0] if inner.args else None
-                reason = first if isinstance(first, BaseException) else None
-            if reason is None:
-                break
-            inner = reason
-        text = str(inner)
-        parts = urlsplit(self.url)
-        for secret in (self.url, parts.query, parts.password, parts.path.strip("/")):
-            if secret:
-                text = text.replace(secret, "…")
-        return text
+        return node_errors(self.url, what, tx_hash=tx_hash)
 
     def _raw_block(self, tag: str) -> dict[str, Any]:
         """A block as the node sends it (a PoA block fails web3's validation before detection)."""
@@ -413,7 +193,7 @@ class ChainClient:
         block = response.get("result")
         if not isinstance(block, dict):
             raise ChainConnectionError(
-                f"node at {_redact(self.url)} returned no {tag} block: {response.get('error')}"
+                f"node at {redact_url(self.url)} returned no {tag} block: {response.get('error')}"
             )
         return block
 
@@ -529,23 +309,23 @@ class ChainClient:
         tx_hash = HexBytes(signed.hash)
         try:
             self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except (Web3Exception, *_TRANSPORT) as exc:
-            message = _normalised(rpc_message(exc))
-            if any(phrase in message for phrase in _KNOWN) or self._is_known(tx_hash):
+        except (Web3Exception, *TRANSPORT_ERRORS) as exc:
+            message = rpc_message(exc)
+            if is_already_known(message) or self._is_known(tx_hash):
                 return tx_hash
-            if isinstance(exc, _TRANSPORT):
+            if isinstance(exc, TRANSPORT_ERRORS):
                 if managed:  # unknown whether it arrived: let the node tell next time
                     self.nonces.resync(address)
                 raise ChainConnectionError(
-                    f"cannot reach node at {_redact(self.url)}: send the transaction: "
-                    f"{self._transport(exc)}"
+                    f"cannot reach node at {redact_url(self.url)}: send the transaction: "
+                    f"{transport_detail(exc, self.url)}"
                 ) from exc
-            if managed and _nonce_too_low(message):
+            if managed and is_nonce_too_low(message):
                 raise _NonceTooLow from exc
             if managed:
                 self.nonces.release(address, nonce)
             raise TransactionError(
-                f"node at {_redact(self.url)} rejected the transaction: {rpc_message(exc)}",
+                f"node at {redact_url(self.url)} rejected the transaction: {rpc_message(exc)}",
                 tx_hash=tx_hash.to_0x_hex(),
             ) from exc
         return tx_hash
@@ -553,7 +333,7 @@ class ChainClient:
     def _is_known(self, tx_hash: HexBytes) -> bool:
         try:
             self.w3.eth.get_transaction(tx_hash)
-        except (Web3Exception, *_TRANSPORT):
+        except (Web3Exception, *TRANSPORT_ERRORS):
             return False
         return True
 

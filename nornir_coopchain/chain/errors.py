@@ -3,7 +3,7 @@
 Every class here derives from :class:`~nornir_coopchain.exceptions.ContractError`; its
 ``args_by_name`` holds the Solidity error's arguments by their ABI names. Argument types come
 from the compiled ABI, so the classes cannot drift from the contract (a test checks that
-each ABI error has exactly one class here).
+each ABI error has exactly one class here). ``address`` arguments are checksummed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from functools import cache
 
 from eth_abi.abi import decode
 from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 from nornir_coopchain.chain.artifacts import load_artifact
 from nornir_coopchain.exceptions import ContractError, TransactionReverted
@@ -224,8 +225,9 @@ def decode_revert(data: bytes | None, *, tx_hash: str | None = None) -> Transact
         tx_hash: the transaction that reverted, if any, for the message.
 
     Returns:
-        An instance of the matching :class:`ContractError` subclass, or a plain
-        :class:`TransactionReverted` for ``Error(string)``, ``Panic`` and unknown data.
+        An instance of the matching :class:`ContractError` subclass (``address`` arguments
+        in checksum form), or a plain :class:`TransactionReverted` for ``Error(string)``,
+        ``Panic`` and unknown data.
     """
     if not data:
         return TransactionReverted("reverted without a reason", tx_hash=tx_hash)
@@ -233,7 +235,10 @@ def decode_revert(data: bytes | None, *, tx_hash: str | None = None) -> Transact
     known = _selectors().get(selector)
     if known is not None:
         cls, types, names = known
-        values = decode(list(types), payload)
+        values = [
+            to_checksum_address(value) if abi_type == "address" else value
+            for abi_type, value in zip(types, decode(list(types), payload), strict=True)
+        ]
         return cls(dict(zip(names, values, strict=True)), tx_hash=tx_hash)
     if selector == _ERROR_STRING:
         (reason,) = decode(["string"], payload)

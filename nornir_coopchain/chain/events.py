@@ -6,19 +6,18 @@ No server-side filters (``eth_newFilter``): nodes drop them on restart or after 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from web3 import Web3
 from web3._utils.events import get_event_data
 
+from nornir_coopchain._files import write_atomic
 from nornir_coopchain.exceptions import ChainError, ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from pathlib import Path
 
     from eth_typing import ABIEvent
     from web3.types import EventData, LogReceipt
@@ -176,21 +175,10 @@ class LogCursor:
             "chain_id": self.client.chain_id,
             "address": self.address,
         }
-        directory = self.state_file.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{self.state_file.name}.", dir=directory)
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    json.dump(state, handle)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.state_file)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
-            self._saved = self.next_block
+            write_atomic(self.state_file, json.dumps(state).encode())
         except OSError as exc:
             raise ConfigError(
                 f"cannot save log cursor: {exc}", source=str(self.state_file)
             ) from exc
+        self._saved = self.next_block

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.gate.apply import ChangeOutcome, DeviceOutcome, apply_change
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
-from nornir_coopchain.gate.audit import AuditReport, DeviceAudit, audit_change
+from nornir_coopchain.gate.audit import AuditReport, DeviceAudit, audit_change, audit_proof
 from nornir_coopchain.gate.propose import (
     PreparedChange,
     ProposalHandle,
@@ -41,6 +41,7 @@ __all__ = [
     "VerdictTimeout",
     "apply_change",
     "audit_change",
+    "audit_proof",
     "build_content",
     "fetch_change",
     "prepare_change",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import partial
 from pathlib import Path
 
@@ -76,9 +77,11 @@ def _gated_host(
     return Result(host=task.host, result=(applied, verify.result), failed=verify.failed)
 
 
-def _failed_leaf(host: str, error: str) -> DeviceEvidence:
+def _failed_leaf(host: str, candidate_hash: str, error: str) -> DeviceEvidence:
     return DeviceEvidence(
         host=host,
+        salt=to_hex32(secrets.token_bytes(32)),
+        candidate_hash=candidate_hash,
         readback_hash=to_hex32(ZERO32),
         compliant=False,
         report_hash=hash_text(f"{host}: {error}\n"),
@@ -213,7 +216,7 @@ def apply_change(
         applied = next((r.result for r in multi if isinstance(r.result, AppliedDevice)), None)
         if verified is None:
             error = errors.get(host, "not verified")
-            leaves.append(_failed_leaf(host, error))
+            leaves.append(_failed_leaf(host, change.entry(host).candidate_hash, error))
             outcomes.append(
                 DeviceOutcome(
                     host=host,

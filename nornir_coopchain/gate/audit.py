@@ -10,11 +10,10 @@ from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.exceptions import ChangeRefused
 from nornir_coopchain.gate.approved import fetch_change
 from nornir_coopchain.journal import Journal
-from nornir_coopchain.model.content import EVIDENCE_LEAF_TYPES, EvidenceReport
-from nornir_coopchain.model.merkle import verify
+from nornir_coopchain.model.content import EvidenceProof, EvidenceReport
 from nornir_coopchain.model.rules import ProposalState
 
-__all__ = ["AuditReport", "DeviceAudit", "audit_change"]
+__all__ = ["AuditReport", "DeviceAudit", "audit_change", "audit_proof"]
 
 
 class DeviceAudit(BaseModel):
@@ -91,8 +90,7 @@ def audit_change(
     root_ok = report is not None and report.evidence_root() == info.evidence_root
     if report is not None and not root_ok:
         problems.append("the evidence file does not hash to the recorded evidence root")
-    leaves = {leaf.host: index for index, leaf in enumerate(report.devices)} if report else {}
-    tree = report.evidence_tree() if report else None
+    leaves = {leaf.host for leaf in report.devices} if report else set()
     audits = []
     for device in change.content.devices:
         if hosts and device.host not in hosts:
@@ -102,13 +100,13 @@ def audit_change(
             in_manifest = True
         except ChangeRefused:
             in_manifest = False
-        index = leaves.get(device.host)
         proven = compliant = False
-        if report is not None and tree is not None and index is not None:
-            leaf = report.devices[index]
-            compliant = leaf.compliant
-            root = bytes.fromhex(info.evidence_root[2:])
-            proven = verify(root, EVIDENCE_LEAF_TYPES, leaf.evidence_leaf(), tree.proof(index))
+        if report is not None and device.host in leaves:
+            proof = report.proof_for(device.host)
+            compliant = proof.evidence.compliant
+            proven = proof.verify(info.evidence_root) and (
+                proof.evidence.candidate_hash == device.candidate_hash
+            )
         audits.append(
             DeviceAudit(
                 host=device.host,
@@ -124,4 +122,25 @@ def audit_change(
         evidence_root_ok=root_ok,
         devices=tuple(audits),
         problems=tuple(problems),
+    )
+
+
+def audit_proof(coop: CoopChain, proposal_id: int, proof: EvidenceProof) -> DeviceAudit:
+    """Audit one device from its proof file alone (no other device's configs or evidence).
+
+    The proof must include the entry under the recorded evidence root, and the entry's
+    candidate hash must be the one the co-owners approved for that host.
+    """
+    change = fetch_change(coop, proposal_id)
+    host = proof.evidence.host
+    try:
+        approved = change.entry(host)
+    except ChangeRefused:
+        return DeviceAudit(host=host, in_manifest=False, evidence_proven=False, compliant=False)
+    return DeviceAudit(
+        host=host,
+        in_manifest=True,
+        evidence_proven=proof.verify(change.proposal.evidence_root)
+        and proof.evidence.candidate_hash == approved.candidate_hash,
+        compliant=proof.evidence.compliant,
     )

@@ -51,6 +51,7 @@ real, auditable difference. Unknown platforms get the generic rules only.
 from __future__ import annotations
 
 import re
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -59,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_v
 
 from nornir_coopchain.model.content import DeviceEvidence, Hex32, hash_text
 from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
+from nornir_coopchain.model.redact import redact
 
 __all__ = [
     "IGNORE_RULES",
@@ -273,27 +275,34 @@ def check_compliance(intended: str, running: str, platform: str) -> ComplianceRe
 
 
 def evidence_for(
-    host: str, intended: str, running: str, platform: str
+    host: str, intended: str, running: str, platform: str, *, salt: str | None = None
 ) -> tuple[DeviceEvidence, ComplianceReport]:
-    """Verify one device and build its evidence entry.
+    """Check a device's read-back and summarise it as its salted evidence entry.
+
+    Secrets are redacted from both configs (:func:`~nornir_coopchain.model.redact.redact`)
+    before comparing and hashing, so a config with secrets still verifies and no secret
+    reaches the evidence.
 
     Arguments:
         host: the Nornir host name.
-        intended: the intended (candidate) config.
+        intended: the intended (approved candidate) config.
         running: the config read back after the change.
-        platform: the NAPALM platform.
+        platform: the config dialect (e.g. ``frr``).
+        salt: the leaf's salt (``0x`` + 64 hex); random when omitted.
 
     Returns:
-        The :class:`DeviceEvidence` (read-back hash, verdict, counts, report hash) and the
-        full :class:`ComplianceReport` it summarises.
+        The :class:`DeviceEvidence` and the full :class:`ComplianceReport` it summarises.
 
     Raises:
-        ValidationError: when ``host`` is empty.
+        ValidationError: when ``host`` is empty or ``salt`` is malformed.
     """
-    report = check_compliance(intended, running, platform)
+    redacted_running = redact(running, platform)
+    report = check_compliance(redact(intended, platform), redacted_running, platform)
     evidence = DeviceEvidence(
         host=host,
-        readback_hash=hash_text(running),
+        salt=salt or to_hex32(secrets.token_bytes(32)),
+        candidate_hash=hash_text(intended),
+        readback_hash=hash_text(redacted_running),
         compliant=report.compliant,
         missing_lines=len(report.missing),
         extra_lines=len(report.extra),

@@ -29,7 +29,7 @@ from pydantic import (
 
 from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
-from nornir_coopchain.model.merkle import MerkleTree
+from nornir_coopchain.model.merkle import MerkleTree, verify
 
 __all__ = [
     "EVIDENCE_LEAF_TYPES",
@@ -40,6 +40,7 @@ __all__ = [
     "ChangeWindow",
     "DeviceChange",
     "DeviceEvidence",
+    "EvidenceProof",
     "EvidenceReport",
     "ProposalContent",
     "hash_text",
@@ -54,8 +55,18 @@ EVIDENCE_SCHEMA: Final = "coopchain.evidence/1"
 GOVERNANCE_SET_NAME: Final = "coopchain.governance"
 MANIFEST_LEAF_TYPES: Final = ("string", "string", "bytes32", "bytes32", "bytes32")
 """Manifest leaf: host, platform, base_config_hash, candidate_hash, diff_hash."""
-EVIDENCE_LEAF_TYPES: Final = ("string", "bytes32", "bool", "bytes32")
-"""Evidence leaf: host, readback_hash, compliant, report_hash."""
+EVIDENCE_LEAF_TYPES: Final = (
+    "string",
+    "bytes32",
+    "bytes32",
+    "bytes32",
+    "bytes32",
+    "bool",
+    "uint32",
+    "uint32",
+)
+"""Evidence leaf: host, salt, candidate_hash, readback_hash, report_hash, compliant,
+missing_lines, extra_lines (every field of :class:`DeviceEvidence`, salted)."""
 
 _NAME_PATTERN = r"^[\x20-\x7e]{1,32}$"
 
@@ -377,26 +388,61 @@ class ProposalContent(_Canonical):
 
 
 class DeviceEvidence(BaseModel):
-    """The verification of one device after the change was applied."""
+    """The verification of one device after the change was applied.
+
+    Its Merkle leaf is salted: the on-chain root reveals nothing about a device's configs,
+    and an operator can prove one device's entry (:class:`EvidenceProof`) without handing
+    over the others'.
+    """
 
     model_config = _MODEL_CONFIG
 
     host: NonEmpty
     """The Nornir host name."""
+    salt: Hex32
+    """32 random bytes, so the leaf cannot be guessed from known configs."""
+    candidate_hash: Hex32
+    """:func:`hash_text` of the approved candidate config (as in the manifest)."""
     readback_hash: Hex32
-    """:func:`hash_text` of the running config read back after the change."""
+    """:func:`hash_text` of the running config read back after the change, secrets redacted."""
     compliant: StrictBool
     """The verifier's verdict: the device is configured as proposed."""
     missing_lines: Uint32 = 0
-    """Candidate lines not found in the read-back config (informative, not in the leaf)."""
+    """Candidate lines not found in the read-back config."""
     extra_lines: Uint32 = 0
-    """Read-back lines not in the candidate (informative, not in the leaf)."""
+    """Read-back lines not in the candidate."""
     report_hash: Hex32
-    """A hash of the verifier's full report for this device (e.g. :func:`hash_text` of it)."""
+    """A hash of the verifier's full report for this device."""
 
-    def evidence_leaf(self) -> tuple[str, str, bool, str]:
+    def evidence_leaf(self) -> tuple[str, str, str, str, str, bool, int, int]:
         """This device's evidence leaf values (see :data:`EVIDENCE_LEAF_TYPES`)."""
-        return (self.host, self.readback_hash, self.compliant, self.report_hash)
+        return (
+            self.host,
+            self.salt,
+            self.candidate_hash,
+            self.readback_hash,
+            self.report_hash,
+            self.compliant,
+            self.missing_lines,
+            self.extra_lines,
+        )
+
+
+class EvidenceProof(_Canonical):
+    """One device's evidence and its inclusion proof against a recorded evidence root."""
+
+    schema_: Literal["coopchain.evidence-proof/1"] = Field(
+        default="coopchain.evidence-proof/1", alias="schema"
+    )
+    """The format, ``coopchain.evidence-proof/1`` (key ``schema`` in JSON)."""
+    evidence: DeviceEvidence
+    """The device's evidence entry."""
+    proof: tuple[Hex32, ...]
+    """Sibling hashes from the leaf up to the root."""
+
+    def verify(self, root: str) -> bool:
+        """Whether the entry is included under ``root`` (an on-chain evidence root)."""
+        return verify(root, EVIDENCE_LEAF_TYPES, self.evidence.evidence_leaf(), self.proof)
 
 
 class EvidenceReport(_Canonical):
@@ -429,6 +475,18 @@ class EvidenceReport(_Canonical):
     def evidence_root(self) -> str:
         """The evidence tree's root as ``0x`` + 64 hex digits (``recordVerification``'s root)."""
         return to_hex32(self.evidence_tree().root)
+
+    def proof_for(self, host: str) -> EvidenceProof:
+        """The inclusion proof of one host's entry (to hand to the operators it concerns).
+
+        Raises:
+            ConfigError: the host has no entry.
+        """
+        for index, device in enumerate(self.devices):
+            if device.host == host:
+                proof = tuple(to_hex32(node) for node in self.evidence_tree().proof(index))
+                return EvidenceProof(evidence=device, proof=proof)
+        raise ConfigError(f"no evidence for host {host}", field="devices")
 
     def check_covers(self, content: ProposalContent) -> None:
         """Check that this report covers exactly the proposal's devices.
