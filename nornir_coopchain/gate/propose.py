@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "failed_hosts",
     "prepare_change",
     "propose_change",
+    "templates_commit",
     "templates_hash",
 ]
 
@@ -147,6 +149,24 @@ def templates_hash(templates: Path) -> str:
     return to_hex32(keccak(canonical_json(listing)))
 
 
+def templates_commit(templates: Path) -> str | None:
+    """The git commit of the templates directory, or None when it is not in a git work tree
+    or has uncommitted changes (then only :func:`templates_hash` pins it)."""
+    git = ["git", "-C", str(templates)]
+    try:
+        head = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0 or dirty.returncode != 0 or dirty.stdout.strip():
+        return None
+    return head.stdout.strip()
+
+
 def build_content(
     prepared: PreparedChange,
     *,
@@ -186,6 +206,7 @@ def build_content(
         window=window,
         devices=tuple(devices),
         templates_hash=templates_hash(templates) if templates is not None else None,
+        templates_commit=templates_commit(templates) if templates is not None else None,
         inventory_hash=prepared.inventory_hash,
         created_at=created_at,
     )

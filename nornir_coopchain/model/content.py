@@ -358,6 +358,8 @@ class ProposalContent(_Canonical):
     """The per-device changes: non-empty, unique hosts, sorted by host."""
     templates_hash: Hex32 | None = None
     """A hash over the templates the candidates were rendered from, if recorded."""
+    templates_commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+    """The git commit of the templates, when they are in a clean git work tree."""
     inventory_hash: Hex32 | None = None
     """A hash over the inventory the change was planned with, if recorded."""
     created_at: Uint48

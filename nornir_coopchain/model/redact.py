@@ -5,8 +5,9 @@ Devices echo secrets back in another form than they were configured (EOS shows
 compliance check on raw text fails on every secret, and a hash of the raw read-back would
 put secrets into evidence that other operators see. Both sides are therefore redacted by the
 same rule before comparing and hashing: the secret token, with the encryption type before
-it (``7``, ``sha512``, …), becomes ``<redacted>``. A changed secret is thus not detected by the read-back
-check; the approved candidate hash (over the unredacted rendered config) still binds it.
+it (``7``, ``sha512``, …), becomes ``<redacted>``. A changed secret is thus not detected by
+the read-back check; the approved candidate hash (over the unredacted rendered config)
+still binds it.
 
 Rules, tried in order on every line except ``description`` lines (``[t] …`` is what becomes
 ``<redacted>``: the secret and an optional encryption type such as ``7``, ``5``, ``sha512``):
