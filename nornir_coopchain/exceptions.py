@@ -92,7 +92,10 @@ class ContractError(TransactionReverted):
 
     def __init__(self, args_by_name: dict[str, object], *, tx_hash: str | None = None):
         self.args_by_name = args_by_name
-        rendered = ", ".join(f"{key}={value!r}" for key, value in args_by_name.items())
+        rendered = ", ".join(
+            f"{key}={'0x' + value.hex() if isinstance(value, bytes) else repr(value)}"
+            for key, value in args_by_name.items()
+        )
         super().__init__(f"{self.error_name or type(self).__name__}({rendered})", tx_hash=tx_hash)
 
 

@@ -32,7 +32,7 @@ from nornir_coopchain.model.merkle import verify
 # manifest leaves.
 JS_MANIFEST_ROOT = "0x0dbeb9de3035d20913efb8bc3dcce0485218999245d68d6b4ea0949d2a77018e"
 # Pinned so that any change of the canonical form is noticed (it changes every content hash).
-CONTENT_HASH = "0x87293d8b326a2da5b5db98e0fe67c2ee5f5329459c71efb4d6c5914ee4449fc5"
+CONTENT_HASH = "0xf55d0606b1f250af3a157792b187a658d8d8543ea336ae4adb3960272d229147"
 
 
 def device(host: str, platform: str = "ios", **extra: object) -> DeviceChange:

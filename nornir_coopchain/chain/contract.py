@@ -168,8 +168,14 @@ class CoopChain:
         return _policy_from_tuple(values)
 
     def proposal(self, proposal_id: int) -> ProposalInfo:
-        """A proposal's stored summary with its derived state."""
+        """A proposal's stored summary with its derived state.
+
+        Raises:
+            ChainError: there is no such proposal.
+        """
         view = self.client.call(self.contract.functions.proposal(proposal_id))
+        if view[0] == ProposalState.NONE:
+            raise ChainError(f"no proposal {proposal_id} on contract {self.address}")
         return ProposalInfo.from_abi(proposal_id, view)
 
     def state(self, proposal_id: int) -> ProposalState:

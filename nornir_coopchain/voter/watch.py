@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.chain.events import LogCursor
 from nornir_coopchain.chain.models import ProposalCreated
-from nornir_coopchain.exceptions import ChangeRefused, ContractError
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ContractError
 from nornir_coopchain.gate.approved import fetch_change
 from nornir_coopchain.model.rules import ProposalState, VoteType
 from nornir_coopchain.session import CoopchainSession
@@ -108,7 +108,7 @@ class PolicyVoter:
             )
         try:
             change = fetch_change(self.session.coop, pid)
-        except ChangeRefused as exc:
+        except (ChangeRefused, ConfigError) as exc:  # tampered or malformed content
             return self._cast(pid, VoteType.Reject, None, f"content does not check out: {exc}")
         info = change.proposal
         if info.state is not ProposalState.Active:

@@ -1,0 +1,196 @@
+"""``coopchain apply`` and ``audit``: push an approved change, and check its record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from nornir_coopchain.cli._common import (
+    EXIT_FAILED,
+    ChainOption,
+    ContractOption,
+    DevAccountOption,
+    InventoryOption,
+    JsonOption,
+    KeystoreOption,
+    PasswordOption,
+    ProposalArgument,
+    TemplatesOption,
+    check_proposal,
+    emit,
+    err,
+    host_progress,
+    out,
+    outcome,
+    reader,
+    resolve_settings,
+    signer,
+    site,
+    spinner,
+)
+from nornir_coopchain.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from nornir_coopchain.gate import DeviceOutcome
+
+__all__ = ["app"]
+
+app = typer.Typer()
+
+
+def _status(device: DeviceOutcome) -> str:
+    if device.verified:
+        return "verified"
+    if device.rolled_back:
+        return "rolled back"
+    return "error" if device.error else "failed"
+
+
+def _detail(device: DeviceOutcome) -> str:
+    if device.error:
+        return device.error
+    parts = [f"missing: {', '.join(device.missing)}"] if device.missing else []
+    parts += [f"extra: {', '.join(device.extra)}"] if device.extra else []
+    return "; ".join(parts)
+
+
+@app.command()
+def apply(
+    proposal_id: ProposalArgument,
+    revert_in: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Commit-confirm: devices revert after N seconds unless verified (0: off)."
+        ),
+    ] = 300,
+    wait: Annotated[
+        float,
+        typer.Option(min=0, help="First wait up to S seconds for the verdict (0: do not wait)."),
+    ] = 0,
+    inventory: InventoryOption = Path("inventory"),
+    templates: TemplatesOption = Path("templates"),
+    chain: ChainOption = None,
+    contract: ContractOption = None,
+    keystore: KeystoreOption = None,
+    password: PasswordOption = None,
+    dev_account: DevAccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Push an approved change inside its window, verify every device, record ONE verification.
+
+    Exit 1 if a device failed verification, 3 if the change is refused (nothing touched).
+    """
+    from nornir_coopchain.gate import apply_change, wait_for_verdict
+
+    def say(line: str) -> None:
+        if not as_json:
+            err.print(line)
+
+    with outcome(as_json):
+        settings = resolve_settings(
+            inventory,
+            chain=chain,
+            contract=contract,
+            keystore=keystore,
+            password=password,
+            dev_account=dev_account,
+        )
+        with signer(settings) as session, site(inventory, settings) as nr:
+            check_proposal(session.coop, proposal_id)
+            if wait:
+                with spinner(f"waiting for the verdict on #{proposal_id}", not as_json):
+                    wait_for_verdict(session, proposal_id, timeout=wait, progress=say)
+            with host_progress(nr, not as_json) as tracked:
+                result = apply_change(
+                    tracked,
+                    session,
+                    proposal_id,
+                    templates=templates,
+                    revert_in=revert_in or None,
+                )
+    if as_json:
+        emit(
+            {
+                **result.model_dump(mode="json"),
+                "state": result.state.name,
+                "devices": [
+                    {**device.model_dump(mode="json"), "status": _status(device)}
+                    for device in result.devices
+                ],
+            }
+        )
+    else:
+        table = Table("host", "status", "detail", title=f"apply #{proposal_id}")
+        for device in result.devices:
+            colour = "green" if device.verified else "red"
+            status = f"[{colour}]{_status(device)}[/{colour}]"
+            table.add_row(device.host, status, escape(_detail(device)))
+        out.print(table)
+        resumed = " (resumed: already recorded)" if result.resumed else ""
+        out.print(
+            f"{result.devices_ok} verified, {result.devices_failed} failed; recorded "
+            f"{result.state.name}{resumed}, tx {result.record_tx}"
+        )
+    if result.devices_failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def audit(
+    proposal_id: ProposalArgument,
+    host: Annotated[
+        list[str] | None, typer.Option("--host", help="Audit only this host (repeatable).")
+    ] = None,
+    inventory: InventoryOption = Path("inventory"),
+    chain: ChainOption = None,
+    contract: ContractOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a change's record: manifest, evidence root and each device, from chain and journal.
+
+    Exit 1 if the audit fails.
+    """
+    from nornir_coopchain.gate import audit_change
+
+    hosts = tuple(host or ())
+    with outcome(as_json):
+        settings = resolve_settings(inventory, chain=chain, contract=contract)
+        with reader(settings) as coop:
+            check_proposal(coop, proposal_id)
+            report = audit_change(coop, proposal_id, settings.journal_dir(), hosts=hosts)
+        unknown = sorted(set(hosts) - {device.host for device in report.devices})
+        if unknown and report.content_ok:
+            raise ConfigError(
+                f"not in proposal {proposal_id}: {', '.join(unknown)}", field="--host"
+            )
+    if as_json:
+        emit(
+            {
+                **report.model_dump(mode="json"),
+                "state": report.state.name,
+                "result": report.result,
+                "devices": [
+                    {**device.model_dump(mode="json"), "passed": device.passed}
+                    for device in report.devices
+                ],
+            }
+        )
+    else:
+        table = Table("host", "in manifest", "evidence proven", "compliant", "result")
+        for device in report.devices:
+            marks = [
+                "yes" if check else "[red]no[/red]"
+                for check in (device.in_manifest, device.evidence_proven, device.compliant)
+            ]
+            verdict = "[green]pass[/green]" if device.passed else "[red]fail[/red]"
+            table.add_row(device.host, *marks, verdict)
+        out.print(table)
+        for problem in report.problems:
+            out.print(f"[red]problem[/red]: {escape(problem)}")
+        out.print(f"audit of #{proposal_id} ({report.state.name}): {report.result}")
+    if report.result != "pass":
+        raise typer.Exit(EXIT_FAILED)

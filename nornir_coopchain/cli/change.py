@@ -1,0 +1,338 @@
+"""``coopchain propose``, ``status`` and ``show``: a change from the inventory to the chain."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.rule import Rule
+from rich.syntax import Syntax
+from rich.table import Table
+
+from nornir_coopchain.cli._common import (
+    EXIT_FAILED,
+    ChainOption,
+    ContractOption,
+    DevAccountOption,
+    InventoryOption,
+    JsonOption,
+    KeystoreOption,
+    PasswordOption,
+    ProposalArgument,
+    TemplatesOption,
+    check_proposal,
+    emit,
+    host_progress,
+    out,
+    outcome,
+    reader,
+    resolve_settings,
+    signer,
+    site,
+    span,
+    spinner,
+    tally,
+    tally_text,
+    utc,
+)
+from nornir_coopchain.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from nornir_coopchain.chain.contract import CoopChain
+    from nornir_coopchain.chain.models import ProposalInfo
+    from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
+    from nornir_coopchain.settings import CoopchainSettings
+
+__all__ = ["app"]
+
+app = typer.Typer()
+
+
+def _window(start: str | None, minutes: int, now: int) -> ChangeWindow:
+    """The change window from ``--start`` (ISO 8601 or ``+MINUTES``) and ``--duration``."""
+    from nornir_coopchain.model.content import ChangeWindow
+
+    try:
+        if start is None:
+            begin = now
+        elif start.startswith("+"):
+            begin = now + int(start[1:]) * 60
+        else:
+            moment = datetime.fromisoformat(start.removesuffix("Z").removesuffix("z"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            begin = int(moment.timestamp())
+    except ValueError as exc:
+        raise ConfigError(
+            f"{start!r} is neither ISO 8601 (e.g. 2030-01-31T22:00) nor +MINUTES", field="--start"
+        ) from exc
+    return ChangeWindow(start=begin, end=begin + minutes * 60)
+
+
+def _window_json(window_start: int, window_end: int) -> dict[str, Any]:
+    return {
+        "start": window_start,
+        "end": window_end,
+        "start_utc": utc(window_start),
+        "end_utc": utc(window_end),
+    }
+
+
+def _device_json(device: DeviceChange) -> dict[str, Any]:
+    return device.model_dump(mode="json", exclude={"diff_hash"})
+
+
+def _show_diffs(devices: tuple[DeviceChange, ...]) -> None:
+    for device in devices:
+        tenants = ", ".join(device.tenants) or "none"
+        out.print(Rule(f"{device.host} ({device.platform}), tenants touched: {tenants}"))
+        out.print(Syntax(device.diff, "diff", background_color="default"))
+
+
+@app.command()
+def propose(
+    title: Annotated[str, typer.Option("--title", help="One-line summary of the change.")],
+    description: Annotated[str, typer.Option(help="Why, impact, rollback plan (free text).")] = "",
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="Window start: ISO 8601 (UTC unless it has an offset) or +MINUTES from now "
+            "(default: now)."
+        ),
+    ] = None,
+    duration: Annotated[int, typer.Option(min=1, help="Window length in minutes.")] = 60,
+    resource_set: Annotated[
+        str | None, typer.Option(help="Resource set (default: the inventory's resource_set).")
+    ] = None,
+    hosts: Annotated[
+        str | None, typer.Option("--hosts", help="Only these hosts, comma separated.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Propose without asking.")] = False,
+    inventory: InventoryOption = Path("inventory"),
+    templates: TemplatesOption = Path("templates"),
+    chain: ChainOption = None,
+    contract: ContractOption = None,
+    keystore: KeystoreOption = None,
+    password: PasswordOption = None,
+    dev_account: DevAccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Render and dry-run the change, show the diffs, then sign ONE proposal for it."""
+    from nornir_coopchain.gate import build_content, prepare_change, propose_change
+
+    with outcome(as_json):
+        if as_json and not yes:
+            raise ConfigError(
+                "--json never asks for confirmation: add --yes to propose", field="--yes"
+            )
+        settings = resolve_settings(
+            inventory,
+            chain=chain,
+            contract=contract,
+            keystore=keystore,
+            password=password,
+            dev_account=dev_account,
+        )
+        names = [name.strip() for name in (hosts or "").split(",") if name.strip()]
+        target = resource_set or settings.resource_set
+        if target is None:
+            raise ConfigError("no resource set: pass --resource-set", field="resource_set")
+        with signer(settings) as session, site(inventory, settings, names) as nr:
+            with host_progress(nr, not as_json) as tracked:
+                prepared = prepare_change(tracked, templates=templates)
+            now = session.client.now()
+            content = build_content(
+                prepared,
+                resource_set=target,
+                title=title,
+                description=description,
+                window=_window(start, duration, now),
+                created_at=now,
+                templates=templates,
+            )
+            if not as_json:
+                _show_diffs(content.devices)
+            if not yes:
+                typer.confirm(
+                    f"Propose this change of {content.device_count} device(s) on {target}?",
+                    abort=True,
+                    err=True,
+                )
+            with spinner("signing and sending the proposal", not as_json):
+                handle = propose_change(session, content, prepared.candidates)
+    if as_json:
+        emit(
+            {
+                "proposal_id": handle.proposal_id,
+                "tx_hash": handle.tx_hash,
+                "resumed": handle.resumed,
+                "content_hash": content.content_hash(),
+                "resource_set": target,
+                "window": _window_json(content.window.start, content.window.end),
+                "devices": [_device_json(device) for device in content.devices],
+            }
+        )
+        return
+    again = " (already proposed: resumed from the journal)" if handle.resumed else ""
+    out.print(f"proposed [bold]#{handle.proposal_id}[/bold]{again}, tx {handle.tx_hash}")
+    out.print(f"co-owners vote with: coopchain vote {handle.proposal_id} approve|reject|abstain")
+
+
+def _summary(info: ProposalInfo) -> dict[str, Any]:
+    return {
+        "proposal_id": info.proposal_id,
+        "resource_set": info.resource_set,
+        "state": info.state.name,
+        "tally": tally(info),
+        "window": _window_json(info.window_start, info.window_end),
+    }
+
+
+def _operators(coop: CoopChain, mask: int) -> list[str]:
+    return [member.operator_id for member in coop.members() if mask >> member.index & 1]
+
+
+@app.command()
+def status(
+    proposal_id: Annotated[
+        int | None, typer.Argument(help="Proposal number (default: list all).", min=1)
+    ] = None,
+    inventory: InventoryOption = Path("inventory"),
+    chain: ChainOption = None,
+    contract: ContractOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every proposal's state and tally, or one proposal's electorate, votes and deadline."""
+    with outcome(as_json):
+        settings = resolve_settings(inventory, chain=chain, contract=contract)
+        with reader(settings) as coop:
+            if proposal_id is None:
+                infos = [coop.proposal(pid) for pid in range(1, coop.proposal_count() + 1)]
+            else:
+                check_proposal(coop, proposal_id)
+                info = coop.proposal(proposal_id)
+                detail = {
+                    **_summary(info),
+                    "electorate": _operators(coop, info.electorate_mask),
+                    "voted": _operators(coop, info.voted_mask),
+                    "veto": _operators(coop, info.veto_mask),
+                    "deadline": info.vote_end,
+                    "deadline_utc": utc(info.vote_end),
+                    "devices": info.device_count,
+                    "content_hash": info.content_hash,
+                    "evidence_root": info.evidence_root,
+                }
+    if proposal_id is None:
+        if as_json:
+            emit({"contract": settings.contract, "proposals": [_summary(i) for i in infos]})
+            return
+        table = Table("ID", "resource set", "state", "votes y/n/a", "window")
+        for item in infos:
+            units = tally(item)
+            votes = f"{units['approve']}/{units['reject']}/{units['abstain']} of {units['total']}"
+            window = span(item.window_start, item.window_end)
+            table.add_row(str(item.proposal_id), item.resource_set, item.state.name, votes, window)
+        out.print(table)
+        return
+    if as_json:
+        emit(detail)
+        return
+    table = Table(title=f"proposal #{proposal_id}", show_header=False)
+    table.add_row("state", info.state.name)
+    table.add_row("resource set", info.resource_set)
+    table.add_row("tally", tally_text(info))
+    for key in ("electorate", "voted", "veto"):
+        table.add_row(key, ", ".join(detail[key]) or "-")
+    table.add_row("voting deadline", detail["deadline_utc"])
+    table.add_row("window", span(info.window_start, info.window_end))
+    table.add_row("devices", str(info.device_count))
+    out.print(table)
+
+
+def _rerender(
+    inventory: Path, templates: Path, content: ProposalContent, settings: CoopchainSettings
+) -> dict[str, dict[str, Any]]:
+    """Re-render each host of the proposal locally; does its hash match the approved one?"""
+    from nornir_coopchain.gate.propose import describe, failed_hosts
+    from nornir_coopchain.plugins.tasks import coopchain_render
+
+    hosts = [device.host for device in content.devices]
+    with site(inventory, settings, hosts) as nr:
+        results = nr.run(task=coopchain_render, path=templates, on_failed=True)
+    failed = failed_hosts(results)
+    checks: dict[str, dict[str, Any]] = {}
+    for device in content.devices:
+        if device.host in failed:
+            checks[device.host] = {"match": False, "error": describe(failed[device.host])}
+            continue
+        rendered = results[device.host][0].result
+        checks[device.host] = {
+            "match": rendered.config_hash == device.candidate_hash,
+            "candidate_hash": rendered.config_hash,
+        }
+    return checks
+
+
+@app.command()
+def show(
+    proposal_id: ProposalArgument,
+    rerender: Annotated[
+        bool,
+        typer.Option(
+            "--rerender", help="Re-render locally and say per host if the candidate hash matches."
+        ),
+    ] = False,
+    inventory: InventoryOption = Path("inventory"),
+    templates: TemplatesOption = Path("templates"),
+    chain: ChainOption = None,
+    contract: ContractOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A proposal's content from the chain, checked against its hash and manifest root."""
+    from nornir_coopchain.gate import fetch_change
+
+    with outcome(as_json):
+        settings = resolve_settings(inventory, chain=chain, contract=contract)
+        with reader(settings) as coop:
+            check_proposal(coop, proposal_id)
+            change = fetch_change(coop, proposal_id)
+        content, info = change.content, change.proposal
+        checks = _rerender(inventory, templates, content, settings) if rerender else {}
+    mismatch = any(not check["match"] for check in checks.values())
+    if as_json:
+        devices = [
+            {**_device_json(device), **({"rerender": checks[device.host]} if checks else {})}
+            for device in content.devices
+        ]
+        emit(
+            {
+                "proposal_id": proposal_id,
+                "state": info.state.name,
+                "content_ok": True,
+                "content_hash": info.content_hash,
+                "manifest_root": info.manifest_root,
+                "resource_set": content.resource_set,
+                "title": content.title,
+                "description": content.description,
+                "window": _window_json(content.window.start, content.window.end),
+                "templates_hash": content.templates_hash,
+                "inventory_hash": content.inventory_hash,
+                "devices": devices,
+            }
+        )
+    else:
+        out.print(f"[bold]#{proposal_id}[/bold] {content.title} ({info.state.name})")
+        if content.description:
+            out.print(content.description)
+        out.print(
+            f"{content.resource_set}, window {span(content.window.start, content.window.end)}; "
+            "content matches its on-chain hash and manifest root"
+        )
+        _show_diffs(content.devices)
+        for host, check in checks.items():
+            verdict = "matches" if check["match"] else check.get("error", "DIFFERS")
+            out.print(f"re-render of {host}: {verdict}")
+    if mismatch:
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,313 @@
+"""The ``coopchain`` command against a real anvil, in a scratch working directory.
+
+Every invocation is a separate CLI run; the SIMULATED devices keep their state in files
+under the working directory (napalm ``optional_args.state_dir``), so runs share it like
+separate processes would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from nornir_coopchain.chain.accounts import load_keystore
+from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.chain.models import VoteCast
+from nornir_coopchain.cli import app
+
+if TYPE_CHECKING:
+    from click.testing import Result
+
+    from nornir_coopchain.chain.devchain import AnvilProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAIN_KEY = "0x" + "4c" * 32
+A, B, C = ("--dev-account", "0"), ("--dev-account", "1"), ("--dev-account", "2")
+
+
+def run(*args: str, code: int = 0) -> Result:
+    """Invoke the CLI and check its exit code."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def run_json(*args: str, code: int = 0) -> dict[str, Any]:
+    """Invoke with --json: stdout must be exactly one JSON object."""
+    payload = json.loads(run(*args, "--json", code=code).stdout)
+    assert isinstance(payload, dict)
+    return payload
+
+
+def _extras(defaults: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    data = yaml.safe_load(defaults.read_text())
+    return data, data["connection_options"]["coopchain"]["extras"]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample inventory and templates, with state under tmp_path and a chain URL that
+    nothing answers (the ``contract`` fixture points it at anvil)."""
+    for name in ("inventory", "templates"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    defaults = tmp_path / "inventory" / "defaults.yaml"
+    data, extras = _extras(defaults)
+    data["connection_options"]["napalm"]["extras"]["optional_args"]["state_dir"] = "devices"
+    extras.update(chain_url="http://127.0.0.1:9", state_dir="state")
+    defaults.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def contract(workdir: Path, own_anvil: AnvilProcess) -> str:
+    """A fresh contract on anvil; its address and anvil's URL written into the inventory."""
+    deployed = run_json("chain", "deploy", "--write-inventory", "--chain", own_anvil.url, *A)
+    extras = _extras(workdir / "inventory" / "defaults.yaml")[1]
+    assert (extras["contract"], extras["chain_url"]) == (deployed["contract"], own_anvil.url)
+    return str(deployed["contract"])
+
+
+def propose(title: str = "Build out site 17") -> dict[str, Any]:
+    return run_json("propose", "--title", title, "--yes", *A)
+
+
+def device_state(workdir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((workdir / "devices").glob("*"))}
+
+
+@pytest.mark.anvil
+def test_propose_vote_show_apply_audit(contract: str) -> None:
+    proposed = propose()
+    pid = str(proposed["proposal_id"])
+    assert {device["host"] for device in proposed["devices"]} == {
+        "site17-r1",
+        "site17-r2",
+        "site17-r3",
+        "site17-r4",
+    }
+    assert all("+router bgp 65017" in device["diff"] for device in proposed["devices"])
+
+    assert run_json("vote", pid, "approve", *B)["state"] == "Active"
+    voted = run_json("vote", pid, "approve", *C)
+    assert voted["state"] == "Approved"
+    assert voted["tally"] == {"approve": 2, "reject": 0, "abstain": 0, "total": 2}
+
+    listed = run_json("status")["proposals"]
+    assert [(row["proposal_id"], row["state"]) for row in listed] == [(int(pid), "Approved")]
+    detail = run_json("status", pid)
+    assert detail["electorate"] == detail["voted"] == ["OPERATOR-B", "OPERATOR-C"]
+    assert "Approved" in run("status").stdout
+
+    shown = run_json("show", pid, "--rerender")
+    assert shown["content_ok"] is True
+    assert [device["diff"] for device in shown["devices"]] == [
+        device["diff"] for device in proposed["devices"]
+    ]
+    assert all(device["rerender"]["match"] for device in shown["devices"])
+
+    applied = run_json("apply", pid, "--wait", "5", *A)
+    assert applied["state"] == "Verified"
+    assert [device["status"] for device in applied["devices"]] == ["verified"] * 4
+
+    assert "is Verified, no longer open" in run("vote", pid, "reject", *B, code=2).stderr
+    assert "no proposal 99 on contract" in run("status", "99", code=2).stderr
+
+    audited = run_json("audit", pid)
+    assert audited["result"] == "pass"
+    assert all(device["passed"] for device in audited["devices"])
+    assert run_json("audit", pid, "--host", "site17-r4")["devices"][0]["host"] == "site17-r4"
+
+
+@pytest.mark.anvil
+def test_propose_shows_the_diffs_and_asks_first(contract: str) -> None:
+    declined = CliRunner().invoke(app, ["propose", "--title", "Build out", *A], input="n\n")
+    assert declined.exit_code == 1
+    assert "site17-r4 (eos)" in declined.stdout
+    assert "+router bgp 65017" in declined.stdout
+    assert "Propose this change of 4 device(s) on TOWER-017?" in declined.stderr
+    assert run_json("status")["proposals"] == []
+
+    accepted = CliRunner().invoke(app, ["propose", "--title", "Build out", *A], input="y\n")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "proposed #1" in accepted.stdout
+    assert "Build out" in run("show", "1").stdout
+
+
+@pytest.mark.anvil
+def test_a_device_that_fails_verification_exits_1(contract: str, workdir: Path) -> None:
+    pid = str(propose()["proposal_id"])
+    run_json("vote", pid, "approve", *B)
+    run_json("vote", pid, "approve", *C)
+    hosts_file = workdir / "inventory" / "hosts.yaml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    drops = {"state_dir": "devices", "commit_drops": ["^ntp server"]}
+    hosts["site17-r4"]["connection_options"] = {"napalm": {"extras": {"optional_args": drops}}}
+    hosts_file.write_text(yaml.safe_dump(hosts))
+
+    applied = run_json("apply", pid, *A, code=1)
+    assert applied["state"] == "VerificationFailed"
+    statuses = {device["host"]: device["status"] for device in applied["devices"]}
+    assert statuses.pop("site17-r4") in ("rolled back", "failed")
+    assert set(statuses.values()) == {"verified"}
+    audited = run_json("audit", pid, code=1)
+    assert audited["result"] == "fail"
+    assert [d["host"] for d in audited["devices"] if not d["passed"]] == ["site17-r4"]
+
+
+@pytest.mark.anvil
+def test_signed_ballots_go_in_one_transaction(
+    contract: str, workdir: Path, own_anvil: AnvilProcess
+) -> None:
+    pid = str(propose()["proposal_id"])
+    for voter, file in ((B, "b.json"), (C, "c.json")):
+        run_json("sign-ballot", pid, "approve", "--out", file, *voter)
+
+    refused = run("sign-ballot", pid, "approve", "--out", "x.json", "--dev-account", "5", code=2)
+    assert "is not a member" in refused.stderr
+    tampered = json.loads((workdir / "b.json").read_text()) | {"support": 1}
+    (workdir / "tampered.json").write_text(json.dumps(tampered))
+    bad = run("submit-ballots", "tampered.json", *A, code=2)
+    assert "tampered.json: signature: signed by" in bad.stderr
+
+    submitted = run_json("submit-ballots", "b.json", "c.json", *A)
+    assert submitted["ballots"] == 2
+    assert submitted["proposals"][0]["state"] == "Approved"
+    with ChainClient.connect(own_anvil.url) as client:
+        receipt = client.w3.eth.get_transaction_receipt(submitted["tx_hash"])
+        votes = CoopChain(client, contract).decode_logs(receipt["logs"])
+    assert sum(isinstance(event, VoteCast) for event in votes) == 2
+
+
+@pytest.mark.anvil
+def test_watch_votes_and_a_rejected_change_is_not_applied(contract: str, workdir: Path) -> None:
+    pid = propose()["proposal_id"]
+    policy = ("--policy", "inventory/policies/operator-b.yaml")
+    watched = run_json("watch", *policy, "--max-polls", "1", *B)
+    [action] = watched["actions"]
+    assert (action["proposal_id"], action["vote"], action["rule"]) == (
+        pid,
+        "Reject",
+        "hands-off-my-stanzas",
+    )
+    assert run_json("watch", *policy, "--max-polls", "1", *B)["actions"] == []
+    assert run_json("status", str(pid))["state"] == "Rejected"
+
+    before = device_state(workdir)
+    refused = run_json("apply", str(pid), *A, code=3)
+    assert refused["error"]["type"] == "ChangeRefused"
+    assert "Rejected" in refused["error"]["message"]
+    assert device_state(workdir) == before
+
+
+def test_propose_json_needs_yes(workdir: Path) -> None:
+    result = run("propose", "--title", "x", "--json", code=2)
+    assert json.loads(result.stdout)["error"]["type"] == "ConfigError"
+    assert "--yes" in result.stderr
+
+
+def test_bad_deployment_file_names_file_and_field(workdir: Path) -> None:
+    spec = yaml.safe_load((workdir / "inventory" / "deployment.yaml").read_text())
+    spec["members"][1]["weight"] = 0
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(spec))
+    result = run("chain", "deploy", "bad.yaml", *A, code=2)
+    assert "bad.yaml: members.1.weight:" in result.stderr
+
+
+def test_plain_private_key_in_inventory_is_refused(workdir: Path) -> None:
+    defaults = workdir / "inventory" / "defaults.yaml"
+    data, extras = _extras(defaults)
+    extras["keystore"] = PLAIN_KEY
+    defaults.write_text(yaml.safe_dump(data))
+    result = run("status", code=2)
+    assert "KeystoreError" in result.stderr
+    assert "keystore: a plain private key is not accepted" in result.stderr
+    assert "coopchain init" in result.stderr
+    assert PLAIN_KEY[2:] not in result.stdout + result.stderr
+
+
+def test_embedded_chain_is_refused_outside_demo(workdir: Path) -> None:
+    result = run("status", "--chain", "embedded://", code=2)
+    assert "chain_url" in result.stderr
+    assert "coopchain chain up" in result.stderr
+
+
+def test_init_scaffolds_a_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COOPCHAIN_TEST_PASSWORD", "correct horse")
+    args = ("init", "site", "--operator", "OPERATOR-A", "--password", "env:COOPCHAIN_TEST_PASSWORD")
+    first = run_json(*args)
+    site = tmp_path / "site"
+    assert (first["inventory"], first["templates"], first["keystore_created"]) == (
+        "copied",
+        "copied",
+        True,
+    )
+    keystore = site / "keys" / "operator-a.json"
+    assert stat.S_IMODE(keystore.stat().st_mode) == 0o600
+    defaults = (site / "inventory" / "defaults.yaml").read_text()
+    extras = _extras(site / "inventory" / "defaults.yaml")[1]
+    assert extras["keystore"] == "keys/operator-a.json"
+    assert extras["password"] == "env:COOPCHAIN_TEST_PASSWORD"
+    assert extras["operator"] == "OPERATOR-A"
+    assert extras["chain_url"] == "http://127.0.0.1:8545"
+    assert "correct horse" not in defaults + json.dumps(first)
+    assert "# This operator's coopchain session" in defaults  # comments kept
+    assert load_keystore(keystore, "correct horse").address == first["address"]
+
+    again = run_json(*args)
+    assert (again["inventory"], again["keystore_created"]) == ("present", False)
+    assert again["address"] == first["address"]
+
+
+@pytest.mark.anvil
+def test_chain_up_serves_dev_accounts_and_saves_state(tmp_path: Path, anvil: AnvilProcess) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    state = tmp_path / "anvil-state.json"
+    command = [sys.executable, "-c", "from nornir_coopchain.cli import app; app()"]
+    process = subprocess.Popen(
+        [*command, "chain", "up", "--port", port, "--state", str(state), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert process.stdout is not None
+        served = json.loads(process.stdout.readline())
+        assert served["url"] == f"http://127.0.0.1:{port}"
+        assert served["dev_accounts"][1] == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+        assert "publicly known" in served["dev_keys"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+    assert process.returncode == 0
+    assert state.is_file()
+
+
+def test_demo_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    report = run_json("demo")
+    assert report["proposal_id"] == 1
+    assert report["verdict"] == "Approved"
+    assert report["devices"] == 4
+    assert report["verified"] is True
+    assert report["chain_txs"] >= 3
+    assert report["audit"] == "pass"
+    assert report["rejected_proposal"]["devices_touched"] == 0
