@@ -133,6 +133,57 @@ def test_propose_vote_show_apply_audit(contract: str) -> None:
 
 
 @pytest.mark.anvil
+def test_emergency_change_applied_before_the_vote_and_unratified_in_status(
+    contract: str, workdir: Path
+) -> None:
+    refused = run_json("propose", "--title", "x", "--emergency", "--yes", *B, code=3)
+    assert refused["error"]["type"] == "NotEmergencyRole"  # OPERATOR-B holds no such role
+    later = ("--start", "+30", "--emergency", "--yes", *A)
+    assert run_json("propose", "--title", "x", *later, code=2)["error"]["type"] == "ConfigError"
+
+    declared = run_json(
+        "propose", "--title", "Outage on r1", "--hosts", "site17-r1", "--emergency", "--yes", *A
+    )
+    pid = str(declared["proposal_id"])
+    assert declared["emergency"] is True
+    applied = run_json("apply", pid, *A)  # no vote needed first
+    assert (applied["state"], applied["emergency"]) == ("Active", True)
+    assert [device["status"] for device in applied["devices"]] == ["verified"]
+    pending = run_json("status", pid)
+    assert (pending["state"], pending["ratification"], pending["unratified"]) == (
+        "Active",
+        "pending",
+        False,
+    )
+    assert pending["recorded"] is True
+    assert pending["deadline"] == declared["ratify_by"]
+
+    devices = device_state(workdir)
+    assert run_json("vote", pid, "reject", *B)["state"] == "Rejected"
+    unratified = run_json("status", pid)
+    assert (unratified["state"], unratified["ratification"], unratified["unratified"]) == (
+        "Rejected",
+        "unratified",
+        True,
+    )
+    assert "UNRATIFIED" in run("status", pid).stdout
+    assert "UNRATIFIED" in run("status").stdout
+    assert run_json("status")["proposals"][0]["unratified"] is True
+    assert device_state(workdir) == devices  # an alarm, nothing reverted
+
+    second = run_json(
+        "propose", "--title", "Outage on r2", "--hosts", "site17-r2", "--emergency", "--yes", *A
+    )
+    pid = str(second["proposal_id"])
+    run_json("apply", pid, *A)
+    run_json("vote", pid, "approve", *B)
+    assert run_json("vote", pid, "approve", *C)["state"] == "Verified"
+    ratified = run_json("status", pid)
+    assert (ratified["ratification"], ratified["unratified"]) == ("ratified", False)
+    assert "ratified" in run("status", pid).stdout
+
+
+@pytest.mark.anvil
 def test_propose_shows_the_diffs_and_asks_first(contract: str) -> None:
     declined = CliRunner().invoke(app, ["propose", "--title", "Build out", *A], input="n\n")
     assert declined.exit_code == 1

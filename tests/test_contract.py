@@ -4,7 +4,16 @@ governance and events, each on the embedded chain and on anvil."""
 from __future__ import annotations
 
 import pytest
-from coop_helpers import GRACE, SITE, VOTING_PERIOD, deploy, policy, propose, request_for
+from coop_helpers import (
+    GOVERNANCE,
+    GRACE,
+    SITE,
+    VOTING_PERIOD,
+    deploy,
+    policy,
+    propose,
+    request_for,
+)
 from eth_account.signers.local import LocalAccount
 
 from nornir_coopchain.chain import errors
@@ -16,6 +25,7 @@ from nornir_coopchain.chain.devchain import DevChain
 from nornir_coopchain.chain.eip712 import sign_ballot, sign_proposal
 from nornir_coopchain.chain.models import (
     BallotMessage,
+    EmergencyDeclared,
     GovernanceExecuted,
     MemberKeyRotated,
     ProposalCanceled,
@@ -431,3 +441,204 @@ def test_deployment_from_spec(chain: ChainClient) -> None:
         3600,
     )
     assert coop.resource_set("coopchain.governance").eligible_mask == 0b111
+
+
+# ---------------------------------------------------------------- break-glass (emergency changes)
+
+
+@pytest.fixture
+def emergency_coop(chain: ChainClient, people: list[LocalAccount]) -> CoopChain:
+    """As ``coop``, and OP-0 holds the site's emergency role."""
+    site = policy(AggregationRule.SimpleMajority, quorum_bps=5000, emergency_mask=0b00001)
+    return deploy(chain, people[:5], {SITE: site})
+
+
+def _declare(
+    coop: CoopChain,
+    proposer: LocalAccount,
+    *,
+    relayer: LocalAccount | None = None,
+    **fields: object,
+) -> EmergencyDeclared:
+    content = b'{"change":"outage fix"}'
+    request = request_for(coop, proposer, content=content, **fields)  # type: ignore[arg-type]
+    signature = coop.sign_request(proposer, request, emergency=True)
+    created = coop.declare_emergency(relayer or proposer, request, signature, content)
+    declared = next(
+        event
+        for event in coop.events(created.block_number, created.block_number)
+        if isinstance(event, EmergencyDeclared)
+    )
+    assert declared.proposal_id == created.proposal_id
+    return declared
+
+
+def test_only_an_emergency_role_holder_declares_and_only_in_an_open_window(
+    chain: ChainClient, emergency_coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    coop = emergency_coop
+    with pytest.raises(errors.NotEmergencyRole):
+        _declare(coop, people[1])
+    now = chain.now()
+    with pytest.raises(errors.InvalidWindow):
+        _declare(coop, people[0], window=(now + 600, now + 1200))
+    # The signature binds the intent: an ordinary request cannot be relayed as an emergency
+    # one, nor an emergency one as ordinary.
+    content = b'{"change":"outage fix"}'
+    request = request_for(coop, people[0], content=content)
+    with pytest.raises(errors.InvalidSignature):
+        coop.declare_emergency(people[7], request, coop.sign_request(people[0], request), content)
+    with pytest.raises(errors.InvalidSignature):
+        coop.propose(
+            people[7], request, coop.sign_request(people[0], request, emergency=True), content
+        )
+    assert coop.proposal_count() == 0
+    assert coop.resource_set(SITE).emergency_mask == 0b00001
+    # No break-glass on the contract's own governance, and only for eligible members.
+    with pytest.raises(errors.InvalidResourceSet):
+        CoopChain.deploy_with(
+            chain,
+            people[0],
+            [(p.address, f"OP-{i}", 1) for i, p in enumerate(people[:2])],
+            {GOVERNANCE: policy(eligible_mask=0b11, emergency_mask=0b01)},
+        )
+    with pytest.raises(ValueError, match="emergencyMask"):
+        policy(eligible_mask=0b011, emergency_mask=0b100)
+
+
+def test_emergency_change_recorded_before_the_vote_then_ratified(
+    emergency_coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    coop = emergency_coop
+    declared = _declare(coop, people[0], relayer=people[7], device_count=3)
+    pid = declared.proposal_id
+    info = coop.proposal(pid)
+    assert declared.ratify_by == info.vote_end
+    assert (info.state, info.emergency, info.recorded, info.unratified) == (
+        ProposalState.Active,
+        True,
+        False,
+        False,
+    )
+    assert info.electorate_mask == 0b11110  # ratified by the normal rule, without the proposer
+    with pytest.raises(errors.NotProposerOrExecutor):
+        coop.record_verification(people[1], pid, EVIDENCE, 3, 0)
+    recorded = coop.record_verification(people[0], pid, EVIDENCE, 3, 0).first(VerificationRecorded)
+    assert recorded.outcome is ProposalState.Verified
+    info = coop.proposal(pid)
+    assert (info.state, info.recorded, info.evidence_root) == (
+        ProposalState.Active,  # recorded at once; the vote goes on
+        True,
+        EVIDENCE,
+    )
+    with pytest.raises(errors.AlreadyRecorded):
+        coop.record_verification(people[0], pid, EVIDENCE, 3, 0)
+    with pytest.raises(errors.EmergencyNotCancelable):
+        coop.cancel(people[0], pid)
+
+    coop.cast_vote(people[1], pid, VoteType.Approve)
+    coop.cast_vote(people[2], pid, VoteType.Approve)
+    verdict = coop.cast_vote(people[3], pid, VoteType.Approve).first(VerdictReached)
+    assert verdict.outcome is ProposalState.Approved
+    info = coop.proposal(pid)
+    assert (info.state, info.ratified, info.unratified, info.evidence_root) == (
+        ProposalState.Verified,
+        True,
+        False,
+        EVIDENCE,
+    )
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.record_verification(people[0], pid, EVIDENCE, 3, 0)
+
+
+def test_emergency_ratified_at_the_deadline_keeps_its_failed_record(
+    chain: ChainClient, emergency_coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    coop = emergency_coop
+    pid = _declare(coop, people[0], executor=people[6].address).proposal_id
+    coop.record_verification(people[6], pid, EVIDENCE, 1, 1)  # the executor may record too
+    coop.cast_vote(people[1], pid, VoteType.Approve)
+    coop.cast_vote(people[2], pid, VoteType.Approve)
+    assert coop.state(pid) is ProposalState.Active  # 2 of 4: not decided early
+    DevChain(chain).increase_time(VOTING_PERIOD + 1)
+    assert coop.state(pid) is ProposalState.VerificationFailed
+    assert coop.finalize(people[7], pid).first(VerdictReached).outcome is ProposalState.Approved
+    info = coop.proposal(pid)
+    assert (info.state, info.ratified, info.evidence_root) == (
+        ProposalState.VerificationFailed,
+        True,
+        EVIDENCE,
+    )
+
+
+def test_emergency_rejected_or_timed_out_is_unratified_and_keeps_its_record(
+    chain: ChainClient, emergency_coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    coop = emergency_coop
+    rejected = _declare(coop, people[0]).proposal_id
+    timed_out = _declare(coop, people[0]).proposal_id
+    unrecorded = _declare(coop, people[0]).proposal_id
+    for pid in (rejected, timed_out):
+        coop.record_verification(people[0], pid, EVIDENCE, 2, 0)
+    coop.cast_vote(people[1], rejected, VoteType.Reject)
+    coop.cast_vote(people[2], rejected, VoteType.Reject)  # 2 of 4: no majority can follow
+    info = coop.proposal(rejected)
+    assert (info.state, info.unratified, info.ratified, info.evidence_root) == (
+        ProposalState.Rejected,
+        True,
+        False,
+        EVIDENCE,
+    )
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.record_verification(people[0], rejected, EVIDENCE, 2, 0)
+
+    DevChain(chain).increase_time(VOTING_PERIOD + 1)  # nobody voted on the other two
+    for pid in (timed_out, unrecorded):
+        assert coop.proposal(pid).unratified
+    assert coop.proposal(timed_out).evidence_root == EVIDENCE
+    assert not coop.proposal(unrecorded).recorded
+    assert coop.finalize(people[7], timed_out).first(VerdictReached).outcome is (
+        ProposalState.Rejected
+    )
+    assert coop.state(timed_out) is ProposalState.Rejected
+
+
+def test_emergency_ratified_before_any_record_is_recorded_as_usual(
+    chain: ChainClient, emergency_coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    coop = emergency_coop
+    pid = _declare(coop, people[0]).proposal_id
+    late = _declare(coop, people[0]).proposal_id
+    _approve(coop, people, pid)
+    _approve(coop, people, late)
+    assert coop.proposal(pid).ratified
+    coop.record_verification(people[0], pid, EVIDENCE, 2, 0)
+    assert coop.state(pid) is ProposalState.Verified
+    DevChain(chain).increase_time(3600 + GRACE + 1)  # ratified, never recorded: Expired
+    info = coop.proposal(late)
+    assert (info.state, info.ratified, info.unratified) == (ProposalState.Expired, True, False)
+
+
+def test_deployment_emergency_role(chain: ChainClient) -> None:
+    from nornir_coopchain.chain.deployment import DeploymentSpec
+
+    people = dev_accounts(chain, 2)
+    members = [{"operator": f"OPERATOR-{i}", "address": p.address} for i, p in enumerate(people)]
+    governance = {"rule": "unanimous", "voting_period": "1d", "max_window": "7d"}
+    site = {**governance, "emergency": ["OPERATOR-1"]}
+    spec = DeploymentSpec.model_validate(
+        {"members": members, "resource_sets": {"governance": governance, SITE: site}}
+    )
+    assert spec.policies()[SITE].emergency_mask == 0b10
+    assert spec.policies()[GOVERNANCE].emergency_mask == 0
+    with pytest.raises(ValueError, match="no break-glass on governance"):
+        DeploymentSpec.model_validate(
+            {"members": members, "resource_sets": {"governance": site, SITE: site}}
+        )
+    with pytest.raises(ValueError, match="unknown operators"):
+        DeploymentSpec.model_validate(
+            {
+                "members": members,
+                "resource_sets": {"governance": governance, SITE: {**site, "emergency": ["X"]}},
+            }
+        )

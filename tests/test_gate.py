@@ -25,8 +25,10 @@ from nornir_coopchain.gate import (
     apply_change,
     audit_change,
     build_content,
+    declare_emergency_change,
     prepare_change,
     propose_change,
+    run_emergency_change,
     run_gated_change,
     wait_for_verdict,
 )
@@ -505,3 +507,94 @@ def test_each_tenant_audits_its_devices_from_a_proof_file_alone(site: Site) -> N
         update={"evidence": proof.evidence.model_copy(update={"compliant": False})}
     )
     assert not audit_proof(tenant_view, proposal_id, forged).evidence_proven
+
+
+# ---------------------------------------------------------------- break-glass
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_emergency_change_is_applied_before_the_vote_then_ratified(site: Site) -> None:
+    before = running_hashes(site.nr)
+    sent = _sent_by(site)
+    report = run_emergency_change(
+        site.nr,
+        site.owner,
+        title="Outage: turn up OPERATOR-C now",
+        window=site.window(),
+        templates=site.templates,
+    )
+    outcome = report.outcome
+    assert (outcome.state, outcome.emergency, outcome.devices_ok) == (ProposalState.Active, True, 4)
+    assert _sent_by(site) - sent == 2  # ONE declaration and ONE record, no waiting for votes
+    assert all(running_hashes(site.nr)[h] != before[h] for h in HOSTS)
+    info = site.coop.proposal(report.proposal_id)
+    assert (info.state, info.emergency, info.recorded) == (ProposalState.Active, True, True)
+    assert info.voted_mask == 0  # applied and recorded before any vote
+    assert (report.ratify_by, info.evidence_root) == (info.vote_end, outcome.evidence_root)
+    audit = audit_change(site.coop, report.proposal_id, site.owner.settings.journal_dir())
+    assert audit.result == "pass"
+
+    assert site.vote() == {"OPERATOR-B": [VoteType.Approve], "OPERATOR-C": [VoteType.Approve]}
+    info = site.coop.proposal(report.proposal_id)
+    assert (info.state, info.ratified, info.unratified) == (ProposalState.Verified, True, False)
+    again = apply_change(site.nr, site.owner, report.proposal_id, templates=site.templates)
+    assert again.resumed  # never recorded twice
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_emergency_change_recorded_elsewhere_is_not_applied_again(site: Site) -> None:
+    report = run_emergency_change(
+        site.nr, site.owner, title="Outage", window=site.window(), templates=site.templates
+    )
+    shutil.rmtree(site.owner.settings.journal_dir())  # another machine: no journal here
+    applied = running_hashes(site.nr)
+    with pytest.raises(ChangeRefused, match="already recorded before its ratification"):
+        apply_change(site.nr, site.owner, report.proposal_id, templates=site.templates)
+    assert running_hashes(site.nr) == applied
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_unratified_emergency_change_stays_applied_and_on_record(site: Site) -> None:
+    site.approved()
+    apply_change(site.nr, site.owner, 1, templates=site.templates)
+    tenant_b = site.nr.inventory.groups["site17"].data["tenants"]["OPERATOR-B"]
+    tenant_b["accept"] = [*tenant_b["accept"], {"prefix": "198.51.100.0/24"}]
+    report = run_emergency_change(
+        site.nr, site.owner, title="Outage: widen B's prefixes", window=site.window()
+    )
+    applied = running_hashes(site.nr)
+    assert site.vote()["OPERATOR-B"] == [VoteType.Reject]
+    info = site.coop.proposal(report.proposal_id)
+    assert (info.state, info.unratified, info.recorded) == (ProposalState.Rejected, True, True)
+    assert info.evidence_root == report.outcome.evidence_root
+    assert running_hashes(site.nr) == applied  # an alarm, never an automatic revert
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_emergency_refusals_touch_no_device(site: Site) -> None:
+    from nornir_coopchain.chain import errors
+
+    before = running_hashes(site.nr)
+    tenant = site.voters["OPERATOR-B"].session  # OPERATOR-B holds no emergency role
+    with pytest.raises(errors.NotEmergencyRole):
+        run_emergency_change(site.nr, tenant, title="not mine", window=site.window())
+    with pytest.raises(errors.InvalidWindow):
+        run_emergency_change(site.nr, site.owner, title="later", window=site.window(start=600))
+    ordinary = site.propose()
+    with pytest.raises(ChangeRefused, match="is Active, not Approved"):
+        apply_change(site.nr, site.owner, ordinary, templates=site.templates)
+    prepared = prepare_change(site.nr, templates=site.templates)
+    content = build_content(
+        prepared,
+        resource_set=SITE,
+        title="Outage: turn up OPERATOR-C now",
+        window=site.window(),
+        created_at=site.chain.now(),
+    )
+    with pytest.raises(ChangeRefused, match="pending as an ordinary proposal"):
+        declare_emergency_change(site.owner, content, prepared.candidates)
+    site.coop.cancel(site.owner.account, ordinary)
+    emergency = declare_emergency_change(site.owner, content, prepared.candidates).proposal_id
+    with pytest.raises(ChangeRefused, match="only its proposer or executor"):
+        apply_change(site.nr, tenant, emergency, templates=site.templates)
+    assert running_hashes(site.nr) == before

@@ -24,11 +24,12 @@ from web3.types import LogReceipt, TxReceipt
 from nornir_coopchain.chain.artifacts import load_artifact
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.deployment import GOVERNANCE_NAME, DeploymentSpec
-from nornir_coopchain.chain.eip712 import sign_ballot, sign_proposal
+from nornir_coopchain.chain.eip712 import sign_ballot, sign_emergency_proposal, sign_proposal
 from nornir_coopchain.chain.models import (
     ZERO_ADDRESS,
     BallotMessage,
     ChainEvent,
+    EmergencyDeclared,
     MemberInfo,
     ProposalCreated,
     ProposalInfo,
@@ -75,6 +76,7 @@ def _policy_tuple(policy: ResourceSetPolicy) -> tuple[Any, ...]:
         policy.record_grace,
         policy.proposer_votes,
         policy.affected_must_approve,
+        policy.emergency_mask,
     )
 
 
@@ -92,6 +94,7 @@ def _policy_from_tuple(values: Sequence[Any] | Mapping[str, Any]) -> ResourceSet
         record_grace=values[7],
         proposer_votes=values[8],
         affected_must_approve=values[9],
+        emergency_mask=values[10],
     )
 
 
@@ -221,8 +224,13 @@ class CoopChain:
             nonce=self.proposal_nonce(proposer),
         )
 
-    def sign_request(self, account: LocalAccount, request: ProposalRequest) -> bytes:
-        """The proposer's EIP-712 signature over a request for this contract and chain."""
+    def sign_request(
+        self, account: LocalAccount, request: ProposalRequest, *, emergency: bool = False
+    ) -> bytes:
+        """The proposer's EIP-712 signature over a request for this contract and chain
+        (``emergency``: as an ``EmergencyProposal``, for :meth:`declare_emergency`)."""
+        if emergency:
+            return sign_emergency_proposal(account, self.client.chain_id, self.address, request)
         return sign_proposal(account, self.client.chain_id, self.address, request)
 
     def propose(
@@ -233,6 +241,21 @@ class CoopChain:
         created = self._send(sender, fn).first(ProposalCreated)
         if created is None:
             raise ChainError("propose mined without a ProposalCreated event")
+        return cast("ProposalCreated", created)
+
+    def declare_emergency(
+        self, sender: LocalAccount, request: ProposalRequest, signature: bytes, content: bytes
+    ) -> ProposalCreated:
+        """Relay a request signed with ``sign_request(..., emergency=True)`` as an emergency
+        change (break-glass): the proposer holds the set's emergency role and the window is
+        open. The proposal may be applied and recorded before the vote and must be ratified
+        by the normal rule by its ``vote_end`` (the EmergencyDeclared event's ``ratify_by``).
+        """
+        fn = self.contract.functions.declareEmergency(request.as_tuple(), signature, content)
+        outcome = self._send(sender, fn)
+        created = outcome.first(ProposalCreated)
+        if created is None or outcome.first(EmergencyDeclared) is None:
+            raise ChainError("declareEmergency mined without ProposalCreated and EmergencyDeclared")
         return cast("ProposalCreated", created)
 
     def fetch_content(self, proposal_id: int) -> bytes:

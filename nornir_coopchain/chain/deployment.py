@@ -21,6 +21,8 @@ Example (``deployment.yaml``)::
         record_grace: 30m
         proposer_votes: false        # two-person rule (default)
         affected_must_approve: true
+        emergency: [OPERATOR-A]      # may declare a break-glass change: applied before the
+                                     # vote, ratified by this rule by the voting deadline
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class ResourceSetSpec(_Spec):
     record_grace: Duration = 0
     proposer_votes: bool = False
     affected_must_approve: bool = False
+    emergency: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _threshold_matches_rule(self) -> ResourceSetSpec:
@@ -127,12 +130,18 @@ class DeploymentSpec(_Spec):
         for name, spec in self.resource_sets.items():
             if len(name) > 32 or not name.isascii():
                 raise ValueError(f"resource set name {name!r} must be at most 32 ASCII characters")
-            named = ([] if spec.members == "all" else spec.members) + spec.veto
+            named = ([] if spec.members == "all" else spec.members) + spec.veto + spec.emergency
             unknown = sorted(set(named) - set(operators))
             if unknown:
                 raise ValueError(f"resource_sets.{name}: unknown operators {', '.join(unknown)}")
             if spec.members != "all" and set(spec.veto) - set(spec.members):
                 raise ValueError(f"resource_sets.{name}.veto: veto holders must be members")
+            if spec.members != "all" and set(spec.emergency) - set(spec.members):
+                raise ValueError(
+                    f"resource_sets.{name}.emergency: emergency role holders must be members"
+                )
+            if name == "governance" and spec.emergency:
+                raise ValueError("resource_sets.governance.emergency: no break-glass on governance")
         return self
 
     @classmethod
@@ -179,5 +188,6 @@ class DeploymentSpec(_Spec):
                 record_grace=spec.record_grace,
                 proposer_votes=spec.proposer_votes,
                 affected_must_approve=spec.affected_must_approve,
+                emergency_mask=self._mask(spec.emergency),
             )
         return result

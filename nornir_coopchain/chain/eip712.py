@@ -1,5 +1,8 @@
 """EIP-712 typed data of the CoopChain contract: signed proposal requests and ballots.
 
+An emergency declaration (break-glass) signs the same request fields under another type
+name, ``EmergencyProposal``: an ordinary signed request cannot be relayed as an emergency one.
+
 The domain binds every signature to one chain ID and one contract address, so a signature
 cannot be replayed on another chain or another deployment.
 """
@@ -21,9 +24,11 @@ __all__ = [
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
     "ballot_digest",
+    "emergency_proposal_digest",
     "proposal_digest",
     "recover_ballot_signer",
     "sign_ballot",
+    "sign_emergency_proposal",
     "sign_proposal",
 ]
 
@@ -65,10 +70,13 @@ def _domain(chain_id: int, contract: str) -> dict[str, Any]:
     }
 
 
-def _proposal_message(chain_id: int, contract: str, request: ProposalRequest) -> dict[str, Any]:
+def _proposal_message(
+    chain_id: int, contract: str, request: ProposalRequest, *, emergency: bool = False
+) -> dict[str, Any]:
+    primary = "EmergencyProposal" if emergency else "Proposal"
     return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, "Proposal": _PROPOSAL_TYPE},
-        "primaryType": "Proposal",
+        "types": {"EIP712Domain": _DOMAIN_TYPE, primary: _PROPOSAL_TYPE},
+        "primaryType": primary,
         "domain": _domain(chain_id, contract),
         "message": request.eip712_message(),
     }
@@ -97,6 +105,11 @@ def proposal_digest(chain_id: int, contract: str, request: ProposalRequest) -> b
     return _digest(_proposal_message(chain_id, contract, request))
 
 
+def emergency_proposal_digest(chain_id: int, contract: str, request: ProposalRequest) -> bytes:
+    """The EIP-712 digest a proposer signs to declare an emergency (``EmergencyProposal``)."""
+    return _digest(_proposal_message(chain_id, contract, request, emergency=True))
+
+
 def ballot_digest(chain_id: int, contract: str, ballot: BallotMessage) -> bytes:
     """The EIP-712 digest a voter signs for one ballot."""
     return _digest(_ballot_message(chain_id, contract, ballot))
@@ -108,6 +121,14 @@ def sign_proposal(
     """Sign a proposal request as its proposer; returns the 65-byte signature (r, s, v)."""
     signed = account.sign_typed_data(full_message=_proposal_message(chain_id, contract, request))
     return bytes(signed.signature)
+
+
+def sign_emergency_proposal(
+    account: LocalAccount, chain_id: int, contract: str, request: ProposalRequest
+) -> bytes:
+    """Sign a request as an emergency declaration (``EmergencyProposal``); 65 bytes (r, s, v)."""
+    message = _proposal_message(chain_id, contract, request, emergency=True)
+    return bytes(account.sign_typed_data(full_message=message).signature)
 
 
 def sign_ballot(

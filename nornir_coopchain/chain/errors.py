@@ -19,9 +19,11 @@ from nornir_coopchain.exceptions import ContractError, TransactionReverted
 
 __all__ = [
     "CONTRACT_ERRORS",
+    "AlreadyRecorded",
     "AlreadyVoted",
     "ContentHashMismatch",
     "DeviceCountMismatch",
+    "EmergencyNotCancelable",
     "GovernanceCallFailed",
     "InvalidAffectedMask",
     "InvalidMember",
@@ -32,6 +34,7 @@ __all__ = [
     "InvalidWindow",
     "MalleableSignature",
     "NotEligible",
+    "NotEmergencyRole",
     "NotGovernanceProposal",
     "NotMember",
     "NotProposer",
@@ -184,6 +187,27 @@ class InvalidAffectedMask(ContractError):
     """Raised when the affected-members mask names members outside the resource set."""
 
     error_name = "CoopChainInvalidAffectedMask"
+
+
+class NotEmergencyRole(ContractError):
+    """Raised when the proposer does not hold the resource set's emergency role."""
+
+    error_name = "CoopChainNotEmergencyRole"
+
+
+class AlreadyRecorded(ContractError):
+    """Raised when a verification of this (emergency) proposal is already recorded."""
+
+    error_name = "CoopChainAlreadyRecorded"
+
+
+class EmergencyNotCancelable(ContractError):
+    """Raised when the proposer tries to withdraw an emergency proposal.
+
+    Only its ratification vote decides it; a cancel would hide the unratified alarm.
+    """
+
+    error_name = "CoopChainEmergencyNotCancelable"
 
 
 CONTRACT_ERRORS: tuple[type[ContractError], ...] = tuple(

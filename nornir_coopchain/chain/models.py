@@ -19,6 +19,7 @@ __all__ = [
     "Address",
     "BallotMessage",
     "ChainEvent",
+    "EmergencyDeclared",
     "GovernanceExecuted",
     "Hex32",
     "MemberAdded",
@@ -38,6 +39,14 @@ __all__ = [
 ]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+ZERO_HASH = "0x" + "00" * 32
+_APPROVED_STATES = (
+    ProposalState.Approved,
+    ProposalState.Expired,
+    ProposalState.Verified,
+    ProposalState.VerificationFailed,
+    ProposalState.Executed,
+)
 
 
 def _checksum(value: str) -> str:
@@ -155,6 +164,25 @@ class ProposalInfo(_Frozen):
     window_end: int
     record_deadline: int
     evidence_root: Hex32
+    emergency: bool = False
+    """Declared with ``declareEmergency`` (break-glass): may be applied and recorded before
+    the vote, and must be ratified by the normal rule by ``vote_end``."""
+
+    @property
+    def recorded(self) -> bool:
+        """Whether a verification is recorded (an emergency proposal may be while Active)."""
+        return self.evidence_root != ZERO_HASH
+
+    @property
+    def unratified(self) -> bool:
+        """An emergency change the co-owners did not ratify: rejected, or its deadline passed
+        without approval (the contract derives Rejected then). An alarm, never a revert."""
+        return self.emergency and self.state is ProposalState.Rejected
+
+    @property
+    def ratified(self) -> bool:
+        """An emergency change the co-owners approved under the normal rule."""
+        return self.emergency and self.state in _APPROVED_STATES
 
     @classmethod
     def from_abi(cls, proposal_id: int, view: tuple[Any, ...]) -> ProposalInfo:
@@ -181,6 +209,7 @@ class ProposalInfo(_Frozen):
             window_end,
             record_deadline,
             evidence_root,
+            emergency,
         ) = view
         return cls(
             proposal_id=proposal_id,
@@ -205,6 +234,7 @@ class ProposalInfo(_Frozen):
             window_end=window_end,
             record_deadline=record_deadline,
             evidence_root=bytes32_hex(evidence_root),
+            emergency=emergency,
         )
 
 
@@ -269,6 +299,14 @@ class ProposalCreated(_Event):
     electorate_mask: int
 
 
+class EmergencyDeclared(_Event):
+    """A proposal was declared an emergency change (break-glass); ratify by ``ratify_by``."""
+
+    kind: Literal["EmergencyDeclared"] = "EmergencyDeclared"
+    proposal_id: int
+    ratify_by: int
+
+
 class VoteCast(_Event):
     """A member voted, directly or by ballot."""
 
@@ -324,6 +362,7 @@ ChainEvent = Annotated[
     | MemberKeyRotated
     | ResourceSetConfigured
     | ProposalCreated
+    | EmergencyDeclared
     | VoteCast
     | VerdictReached
     | VerificationRecorded

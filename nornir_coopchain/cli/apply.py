@@ -82,6 +82,8 @@ def apply(
 ) -> None:
     """Push an approved change inside its window, verify every device, record ONE verification.
 
+    A declared emergency change (`propose --emergency`) is pushed before the vote.
+
     Exit 1 if a device failed verification, 3 if the change is refused (nothing touched).
     """
     from nornir_coopchain.gate import apply_change, wait_for_verdict
@@ -131,9 +133,12 @@ def apply(
             table.add_row(device.host, status, escape(_detail(device)))
         out.print(table)
         resumed = " (resumed: already recorded)" if result.resumed else ""
+        state = result.state.name
+        if result.emergency and result.state.name == "Active":
+            state = "before the vote ([yellow]emergency: to be ratified by the co-owners[/yellow])"
         out.print(
             f"{result.devices_ok} verified, {result.devices_failed} failed; recorded "
-            f"{result.state.name}{resumed}, tx {result.record_tx}"
+            f"{state}{resumed}, tx {result.record_tx}"
         )
     if result.devices_failed:
         raise typer.Exit(EXIT_FAILED)

@@ -110,6 +110,15 @@ def propose(
         str | None, typer.Option("--hosts", help="Only these hosts, comma separated.")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Propose without asking.")] = False,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency",
+            help="Break-glass: declare an emergency change (emergency role only; the window "
+            "must be open) that `coopchain apply` applies before the vote; the co-owners must "
+            "ratify it by the voting deadline, or `status` shows it UNRATIFIED.",
+        ),
+    ] = False,
     inventory: InventoryOption = Path("inventory"),
     templates: TemplatesOption = Path("templates"),
     chain: ChainOption = None,
@@ -120,7 +129,12 @@ def propose(
     as_json: JsonOption = False,
 ) -> None:
     """Render and dry-run the change, show the diffs, then sign ONE proposal for it."""
-    from nornir_coopchain.gate import build_content, prepare_change, propose_change
+    from nornir_coopchain.gate import (
+        build_content,
+        declare_emergency_change,
+        prepare_change,
+        propose_change,
+    )
 
     with outcome(as_json):
         if as_json and not yes:
@@ -143,25 +157,34 @@ def propose(
             with host_progress(nr, not as_json) as tracked:
                 prepared = prepare_change(tracked, templates=templates)
             now = session.client.now()
+            window = _window(start, duration, now)
+            if emergency and window.start > now:
+                raise ConfigError(
+                    "an emergency change is applied at once: its window must already be open",
+                    field="--start",
+                )
             content = build_content(
                 prepared,
                 resource_set=target,
                 title=title,
                 description=description,
-                window=_window(start, duration, now),
+                window=window,
                 created_at=now,
                 templates=templates,
             )
             if not as_json:
                 _show_diffs(content.devices)
             if not yes:
+                what = "Declare this EMERGENCY change" if emergency else "Propose this change"
                 typer.confirm(
-                    f"Propose this change of {content.device_count} device(s) on {target}?",
+                    f"{what} of {content.device_count} device(s) on {target}?",
                     abort=True,
                     err=True,
                 )
+            submit = declare_emergency_change if emergency else propose_change
             with spinner("signing and sending the proposal", not as_json):
-                handle = propose_change(session, content, prepared.candidates)
+                handle = submit(session, content, prepared.candidates)
+                ratify_by = session.coop.proposal(handle.proposal_id).vote_end
     if as_json:
         emit(
             {
@@ -172,12 +195,32 @@ def propose(
                 "resource_set": target,
                 "window": _window_json(content.window.start, content.window.end),
                 "devices": [_device_json(device) for device in content.devices],
+                "emergency": emergency,
+                **({"ratify_by": ratify_by, "ratify_by_utc": utc(ratify_by)} if emergency else {}),
             }
         )
         return
     again = " (already proposed: resumed from the journal)" if handle.resumed else ""
-    out.print(f"proposed [bold]#{handle.proposal_id}[/bold]{again}, tx {handle.tx_hash}")
-    out.print(f"co-owners vote with: coopchain vote {handle.proposal_id} approve|reject|abstain")
+    pid = handle.proposal_id
+    if emergency:
+        out.print(f"declared EMERGENCY [bold]#{pid}[/bold]{again}, tx {handle.tx_hash}")
+        out.print(f"apply it now with: coopchain apply {pid}")
+        out.print(
+            f"co-owners must ratify it by {utc(ratify_by)} (coopchain vote {pid} approve|reject);"
+            " otherwise `coopchain status` shows it UNRATIFIED"
+        )
+        return
+    out.print(f"proposed [bold]#{pid}[/bold]{again}, tx {handle.tx_hash}")
+    out.print(f"co-owners vote with: coopchain vote {pid} approve|reject|abstain")
+
+
+def _ratification(info: ProposalInfo) -> str | None:
+    """An emergency change's ratification: pending, ratified or unratified (else None)."""
+    if not info.emergency:
+        return None
+    if info.unratified:
+        return "unratified"
+    return "ratified" if info.ratified else "pending"
 
 
 def _summary(info: ProposalInfo) -> dict[str, Any]:
@@ -187,7 +230,29 @@ def _summary(info: ProposalInfo) -> dict[str, Any]:
         "state": info.state.name,
         "tally": tally(info),
         "window": _window_json(info.window_start, info.window_end),
+        "emergency": info.emergency,
+        "ratification": _ratification(info),
+        "unratified": info.unratified,
+        "recorded": info.recorded,
     }
+
+
+def _state_text(info: ProposalInfo) -> str:
+    """The state, with the break-glass alarm (red) or ratification of an emergency change."""
+    ratification = _ratification(info)
+    if ratification is None:
+        return info.state.name
+    if ratification == "unratified":
+        applied = "applied and recorded" if info.recorded else "declared"
+        return (
+            f"{info.state.name} [bold red]UNRATIFIED EMERGENCY[/bold red] "
+            f"[red]({applied}, not ratified by the co-owners)[/red]"
+        )
+    if ratification == "ratified":
+        return f"{info.state.name} (emergency, ratified)"
+    recorded = ", applied and recorded" if info.recorded else ""
+    deadline = utc(info.vote_end)
+    return f"{info.state.name} [yellow](emergency{recorded}; ratify by {deadline})[/yellow]"
 
 
 def _operators(coop: CoopChain, mask: int) -> list[str]:
@@ -233,14 +298,15 @@ def status(
             units = tally(item)
             votes = f"{units['approve']}/{units['reject']}/{units['abstain']} of {units['total']}"
             window = span(item.window_start, item.window_end)
-            table.add_row(str(item.proposal_id), item.resource_set, item.state.name, votes, window)
+            state = _state_text(item)
+            table.add_row(str(item.proposal_id), item.resource_set, state, votes, window)
         out.print(table)
         return
     if as_json:
         emit(detail)
         return
     table = Table(title=f"proposal #{proposal_id}", show_header=False)
-    table.add_row("state", info.state.name)
+    table.add_row("state", _state_text(info))
     table.add_row("resource set", info.resource_set)
     table.add_row("tally", tally_text(info))
     for key in ("electorate", "voted", "veto"):

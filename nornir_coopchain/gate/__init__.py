@@ -3,6 +3,11 @@
 ``run_gated_change`` does the whole flow; the steps are also available one by one:
 :func:`prepare_change` → :func:`build_content` → :func:`propose_change` →
 :func:`wait_for_verdict` → :func:`apply_change` → :func:`audit_change`.
+
+Break-glass: ``run_emergency_change`` declares an emergency change
+(:func:`declare_emergency_change`, emergency role only) and applies and records it at once,
+without waiting for the vote; the co-owners ratify it by the normal rule by its voting
+deadline, or it shows as unratified (an alarm; nothing is reverted).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from nornir_coopchain.gate.propose import (
     PreparedChange,
     ProposalHandle,
     build_content,
+    declare_emergency_change,
     prepare_change,
     propose_change,
 )
@@ -35,6 +41,7 @@ __all__ = [
     "ChangeOutcome",
     "DeviceAudit",
     "DeviceOutcome",
+    "EmergencyChangeReport",
     "GatedChangeReport",
     "PreparedChange",
     "ProposalHandle",
@@ -43,9 +50,11 @@ __all__ = [
     "audit_change",
     "audit_proof",
     "build_content",
+    "declare_emergency_change",
     "fetch_change",
     "prepare_change",
     "propose_change",
+    "run_emergency_change",
     "run_gated_change",
     "wait_for_verdict",
 ]
@@ -123,6 +132,77 @@ def run_gated_change(
     return GatedChangeReport(
         proposal_id=handle.proposal_id,
         verdict=verdict,
+        devices=content.device_count,
+        outcome=outcome,
+    )
+
+
+class EmergencyChangeReport(BaseModel):
+    """A break-glass change: declared, applied and recorded before the vote."""
+
+    model_config = ConfigDict(frozen=True)
+
+    proposal_id: int
+    ratify_by: int
+    """The voting deadline (unix time) by which the co-owners must ratify the change."""
+    devices: int
+    outcome: ChangeOutcome
+
+
+def run_emergency_change(
+    nr: Nornir,
+    session: CoopchainSession,
+    *,
+    title: str,
+    window: ChangeWindow,
+    description: str = "",
+    resource_set: str | None = None,
+    template: str | None = None,
+    templates: Path = Path("templates"),
+    replace: bool = True,
+    revert_in: int | None = 300,
+    progress: Callable[[str], None] | None = None,
+) -> EmergencyChangeReport:
+    """Render, dry-run, declare an emergency change, apply and record it at once.
+
+    No waiting for the vote: the proposal is flagged emergency on chain when declared, and
+    the co-owners ratify it afterwards by the resource set's normal rule by its voting
+    deadline (``ratify_by``). Until then it stays Active; unratified, it stays on record as
+    such (``coopchain status`` alarm) and nothing is reverted.
+
+    Raises:
+        ConfigError: bad input (no resource set, a host that cannot render or diff).
+        NotEmergencyRole: the operator does not hold the set's emergency role (nothing done).
+        InvalidWindow: ``window`` is not open yet or is invalid (nothing done).
+        ChangeRefused: the change may not be applied (e.g. a stale device); nothing touched.
+    """
+    say = progress or (lambda _line: None)
+    prepared = prepare_change(nr, template=template, templates=templates, replace=replace)
+    content = build_content(
+        prepared,
+        resource_set=resource_set or _resource_set(session),
+        title=title,
+        description=description,
+        window=window,
+        created_at=session.client.now(),
+        templates=templates,
+    )
+    handle = declare_emergency_change(session, content, prepared.candidates)
+    ratify_by = session.coop.proposal(handle.proposal_id).vote_end
+    say(
+        f"proposal {handle.proposal_id}: EMERGENCY declared for {content.device_count} devices; "
+        f"to be ratified by {ratify_by}"
+    )
+    outcome = apply_change(
+        nr, session, handle.proposal_id, template=template, templates=templates, revert_in=revert_in
+    )
+    say(
+        f"proposal {handle.proposal_id}: {outcome.devices_ok} verified, "
+        f"{outcome.devices_failed} failed, recorded before the vote ({outcome.state.name})"
+    )
+    return EmergencyChangeReport(
+        proposal_id=handle.proposal_id,
+        ratify_by=ratify_by,
         devices=content.device_count,
         outcome=outcome,
     )

@@ -53,6 +53,8 @@ class ChangeOutcome(BaseModel):
     devices: tuple[DeviceOutcome, ...]
     record_tx: str | None
     resumed: bool
+    emergency: bool = False
+    """An emergency change (break-glass); ``state`` stays Active until it is ratified."""
 
 
 def _gated_host(
@@ -115,7 +117,8 @@ def _already_recorded(
     session: CoopchainSession, proposal_id: int, journal: Journal
 ) -> ChangeOutcome | None:
     info = session.coop.proposal(proposal_id)
-    if info.state not in (ProposalState.Verified, ProposalState.VerificationFailed):
+    recorded = info.state in (ProposalState.Verified, ProposalState.VerificationFailed)
+    if not (recorded or info.recorded):  # an emergency change may be recorded while Active
         return None
     report = journal.evidence()
     if report is None or report.evidence_root() != info.evidence_root:
@@ -142,7 +145,24 @@ def _already_recorded(
         ),
         record_tx=record.record_tx,
         resumed=True,
+        emergency=info.emergency,
     )
+
+
+def _check_emergency_applier(session: CoopchainSession, change: ApprovedChange) -> None:
+    """Before its ratification an emergency change is applied once, only by who may record it."""
+    info = change.proposal
+    if info.recorded:
+        raise ChangeRefused(
+            f"proposal {info.proposal_id} is an emergency change already recorded before its "
+            "ratification, with evidence this state directory does not hold"
+        )
+    proposer = session.coop.members()[info.proposer_index].account
+    if session.account.address not in (proposer, info.executor):
+        raise ChangeRefused(
+            f"proposal {info.proposal_id} is an emergency change not yet ratified: only its "
+            "proposer or executor may apply it before the vote"
+        )
 
 
 def apply_change(
@@ -156,14 +176,20 @@ def apply_change(
 ) -> ChangeOutcome:
     """Push the approved change to its devices, verify each, record ONE verification.
 
+    An emergency change (declared with :func:`declare_emergency_change`) is applied while
+    its ratification vote is still open (Active), by its proposer or executor only; it is
+    recorded at once and stays Active until the co-owners ratify it. An ordinary proposal
+    must be Approved.
+
     Every device of the approved manifest is re-rendered, checked (window, Merkle proof,
     approved hashes, no stale base), committed, read back and verified; a device that fails
     is rolled back and recorded as failed, and never stops the others. A rerun after a kill
     skips devices that already run the approved config and never records twice.
 
     Raises:
-        ChangeRefused: the proposal is not Approved, its window is not open, or its content
-            does not match the chain; no device was touched.
+        ChangeRefused: the proposal is not Approved (nor an Active emergency change applied
+            by its proposer or executor), its window is not open, or its content does not
+            match the chain; no device was touched.
         ConfigError: a device of the manifest is not in the inventory; no device was touched.
     """
     journal = Journal.find(
@@ -176,7 +202,11 @@ def apply_change(
         done = _already_recorded(session, proposal_id, journal)
         if done is not None:
             return done
-    change = fetch_change(session.coop, proposal_id, states=(ProposalState.Approved,))
+    change = fetch_change(
+        session.coop, proposal_id, states=(ProposalState.Approved,), emergency_active=True
+    )
+    if change.proposal.state is ProposalState.Active:
+        _check_emergency_applier(session, change)
     change.check_window(session.client.now())
     hosts = [device.host for device in change.content.devices]
     missing = sorted(set(hosts) - set(nr.inventory.hosts))
@@ -270,4 +300,5 @@ def apply_change(
         devices=tuple(outcomes),
         record_tx=recorded.tx_hash,
         resumed=False,
+        emergency=change.proposal.emergency,
     )

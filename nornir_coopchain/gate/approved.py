@@ -68,7 +68,11 @@ class ApprovedChange(BaseModel):
 
 
 def fetch_change(
-    coop: CoopChain, proposal_id: int, *, states: tuple[ProposalState, ...] = ()
+    coop: CoopChain,
+    proposal_id: int,
+    *,
+    states: tuple[ProposalState, ...] = (),
+    emergency_active: bool = False,
 ) -> ApprovedChange:
     """Read a proposal and its content from the chain and check them.
 
@@ -76,6 +80,8 @@ def fetch_change(
         coop: the contract.
         proposal_id: the proposal number.
         states: the states the proposal must be in (any state if empty).
+        emergency_active: also accept an emergency proposal (break-glass) that is still
+            Active, i.e. not yet ratified; an ordinary Active proposal is still refused.
 
     Raises:
         ChangeRefused: the proposal is in another state, or its content does not match the
@@ -83,7 +89,8 @@ def fetch_change(
         ChainError: the proposal does not exist or the chain cannot be read.
     """
     info = coop.proposal(proposal_id)
-    if states and info.state not in states:
+    early = emergency_active and info.emergency and info.state is ProposalState.Active
+    if states and info.state not in states and not early:
         wanted = " or ".join(state.name for state in states)
         raise ChangeRefused(f"proposal {proposal_id} is {info.state.name}, not {wanted}")
     content = ProposalContent.from_bytes(coop.fetch_content(proposal_id))

@@ -79,7 +79,8 @@ def audit_change(
             problems=(str(exc),),
         )
     info = change.proposal
-    if info.state not in (ProposalState.Verified, ProposalState.VerificationFailed):
+    recorded = info.state in (ProposalState.Verified, ProposalState.VerificationFailed)
+    if not (recorded or info.recorded):  # an emergency change may be recorded while Active
         problems.append(f"no verification recorded: proposal is {info.state.name}")
     journal = Journal.find(
         journal_root, chain_id=coop.client.chain_id, contract=coop.address, proposal_id=proposal_id

@@ -15,7 +15,7 @@ from nornir.core.task import MultiResult, Result, Task
 from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.chain.models import ProposalCreated
-from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError
 from nornir_coopchain.journal import ChangeJournal, Journal
 from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
 from nornir_coopchain.model.diffs import touched_tenants
@@ -30,6 +30,7 @@ __all__ = [
     "PreparedChange",
     "ProposalHandle",
     "build_content",
+    "declare_emergency_change",
     "describe",
     "failed_hosts",
     "prepare_change",
@@ -278,6 +279,51 @@ def propose_change(
     (same resource set and manifest root) is resumed with its stored content; its proposal
     ID is reused, or, if the kill came after sending, matched to the ProposalCreated event.
     """
+    return _submit(session, content, candidates, executor=executor, emergency=False)
+
+
+def declare_emergency_change(
+    session: CoopchainSession,
+    content: ProposalContent,
+    candidates: dict[str, str],
+    *,
+    executor: str | None = None,
+) -> ProposalHandle:
+    """Declare ONE emergency change (break-glass), journalled like :func:`propose_change`.
+
+    The session's operator must hold the resource set's emergency role and the content's
+    window must already be open. The proposal is flagged emergency on chain at once; it may
+    be applied and recorded (:func:`apply_change`) before the vote, and must be ratified by
+    the normal rule by its voting deadline, or it shows as unratified (an alarm, never an
+    automatic revert).
+
+    Raises:
+        ChangeRefused: an unfinished ORDINARY proposal of the same change exists (cancel it
+            first; an emergency declaration is never resumed from an ordinary proposal).
+        NotEmergencyRole: the operator does not hold the emergency role (contract error).
+        InvalidWindow: the window is not open yet (or otherwise invalid; contract error).
+    """
+    return _submit(session, content, candidates, executor=executor, emergency=True)
+
+
+def _resumable(session: CoopchainSession, proposal_id: int, emergency: bool) -> int:
+    """The proposal to resume; an emergency declaration refuses an ordinary proposal."""
+    if emergency and not session.coop.proposal(proposal_id).emergency:
+        raise ChangeRefused(
+            f"proposal {proposal_id} of the same change is pending as an ordinary proposal: "
+            "cancel it before declaring the change an emergency"
+        )
+    return proposal_id
+
+
+def _submit(
+    session: CoopchainSession,
+    content: ProposalContent,
+    candidates: dict[str, str],
+    *,
+    executor: str | None,
+    emergency: bool,
+) -> ProposalHandle:
     client, coop = session.client, session.coop
     root = session.settings.journal_dir()
     pending = _pending_same_change(session, content)
@@ -297,11 +343,15 @@ def propose_change(
     record = journal.read()
     if record.proposal_id is not None:
         return ProposalHandle(
-            proposal_id=record.proposal_id, tx_hash=record.propose_tx, journal=journal, resumed=True
+            proposal_id=_resumable(session, record.proposal_id, emergency),
+            tx_hash=record.propose_tx,
+            journal=journal,
+            resumed=True,
         )
     if record.propose_from_block is not None:
         found = _find_on_chain(session, record.content_hash, record.propose_from_block)
         if found is not None:
+            _resumable(session, found.proposal_id, emergency)
             journal.save(
                 record.model_copy(
                     update={
@@ -327,9 +377,9 @@ def propose_change(
         executor=executor,
     )
     journal.save(record.model_copy(update={"propose_from_block": client.block_number()}))
-    created = coop.propose(
-        session.account, request, coop.sign_request(session.account, request), raw
-    )
+    signature = coop.sign_request(session.account, request, emergency=emergency)
+    submit = coop.declare_emergency if emergency else coop.propose
+    created = submit(session.account, request, signature, raw)
     journal.save(
         journal.read().model_copy(
             update={

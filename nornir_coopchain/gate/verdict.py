@@ -55,7 +55,12 @@ def wait_for_verdict(
                 f"proposal {proposal_id} is still being voted on after {timeout:g} s"
             )
         time.sleep(poll_interval)
-    if info.state in (ProposalState.Approved, ProposalState.Rejected):
+    # An emergency change recorded before its ratification is Verified (or failed) at once.
+    ratified = info.emergency and info.state in (
+        ProposalState.Verified,
+        ProposalState.VerificationFailed,
+    )
+    if info.state in (ProposalState.Approved, ProposalState.Rejected) or ratified:
         topics = [coop.contract.events.VerdictReached.topic, "0x" + f"{proposal_id:064x}"]
         start = coop.proposal_created(proposal_id).block_number
         if not any(

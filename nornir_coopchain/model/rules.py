@@ -108,6 +108,10 @@ class ResourceSetPolicy(BaseModel):
     """False (two-person rule): the proposer is not in its proposal's electorate."""
     affected_must_approve: StrictBool = False
     """Every eligible member named in a proposal's affected mask must approve it."""
+    emergency_mask: Uint32 = 0
+    """Bit i set: member i holds the emergency role (may declare a break-glass change that is
+    applied before the vote and ratified by this rule); a subset of ``eligible_mask``. The
+    contract refuses it on the governance set."""
 
     @model_validator(mode="after")
     def _check(self) -> ResourceSetPolicy:
@@ -115,6 +119,8 @@ class ResourceSetPolicy(BaseModel):
             raise ValueError("eligibleMask is empty")
         if self.veto_mask & ~self.eligible_mask:
             raise ValueError("vetoMask names members outside eligibleMask")
+        if self.emergency_mask & ~self.eligible_mask:
+            raise ValueError("emergencyMask names members outside eligibleMask")
         needs_threshold = self.rule in (
             AggregationRule.Supermajority,
             AggregationRule.WeightedThreshold,

@@ -12,8 +12,9 @@ import {ICoopChain} from "./ICoopChain.sol";
  *
  * Storage is laid out for cheap votes. A proposal takes seven slots at creation:
  *
- * - `box` (the only slot a vote writes): voted mask, the three tallies, the stored status and
- *   the read-only fields a vote needs (deadline, rule, threshold, proposer, weights epoch). The
+ * - `box` (the only slot a vote writes): voted mask, the three tallies, the stored status,
+ *   the read-only fields a vote needs (deadline, rule, threshold, proposer, weights epoch) and a
+ *   flags byte (emergency; recorded and failed, for an emergency recorded while Active). The
  *   status is non-zero from creation, so even the first vote is a non-zero to non-zero write.
  * - `snapshot`: electorate, veto and required masks, total units, quorum, device count,
  *   record grace and creation time; read by votes, never written after creation.
@@ -26,6 +27,12 @@ import {ICoopChain} from "./ICoopChain.sol";
  * writes a new epoch and a proposal keeps the epoch of its creation, so in-flight proposals are
  * never affected. The state of a proposal is derived (see {state}) from the stored status, the
  * deadline and the tally: `Expired` and the verdict after the deadline are never stored.
+ *
+ * Break-glass: an emergency proposal ({declareEmergency}) carries the emergency flag from
+ * creation. A record while it is still Active leaves the status Active and sets the recorded
+ * (and failed) flags; the approving verdict then stores Verified / VerificationFailed instead of
+ * Approved. A rejecting verdict stores Rejected: "unratified" is derived (emergency and
+ * Rejected), never stored twice.
  *
  * Signatures are EIP-712 in the domain {name: "CoopChain", version: "1", chainId, verifyingContract}.
  * The domain separator is cached as in OpenZeppelin's `EIP712` (rebuilt if the chain ID or the
@@ -48,6 +55,14 @@ contract CoopChain is ICoopChain {
         "uint32 affectedMask,uint48 windowStart,uint48 windowEnd,uint48 createdAt,address executor,uint64 nonce)"
     );
 
+    /// @dev EIP-712 type hash of a {ProposalRequest} signed as an emergency declaration: a signed
+    /// ordinary request can never be relayed as an emergency one (nor the other way round).
+    bytes32 private constant _EMERGENCY_PROPOSAL_TYPEHASH = keccak256(
+        "EmergencyProposal(bytes32 resourceSet,address proposer,bytes32 contentHash,bytes32 manifestRoot,"
+        "uint32 deviceCount,uint32 affectedMask,uint48 windowStart,uint48 windowEnd,uint48 createdAt,"
+        "address executor,uint64 nonce)"
+    );
+
     bytes32 private constant _DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 private constant _HASHED_NAME = keccak256("CoopChain");
@@ -62,6 +77,12 @@ contract CoopChain is ICoopChain {
     /// @dev Placeholder of a proposal's evidence slot until a verification is recorded.
     bytes32 private constant _NO_EVIDENCE = bytes32(uint256(1));
 
+    /// @dev Bits of {BallotBox-flags}: declared with {declareEmergency}; a verification recorded
+    /// while Active; that verification had failed devices.
+    uint8 private constant _FLAG_EMERGENCY = 1;
+    uint8 private constant _FLAG_RECORDED = 2;
+    uint8 private constant _FLAG_FAILED = 4;
+
     /// @dev What the contract knows about an account: its member index + 1 (0 = not a member)
     /// and its proposal nonce (kept when the account stops being a member's key).
     struct AccountRecord {
@@ -75,7 +96,7 @@ contract CoopChain is ICoopChain {
         bytes32 operatorId;
     }
 
-    /// @dev Slot 1 of a proposal: everything a vote reads and writes (248 bits).
+    /// @dev Slot 1 of a proposal: everything a vote reads and writes (256 bits).
     struct BallotBox {
         uint32 votedMask;
         uint32 approveUnits;
@@ -87,6 +108,7 @@ contract CoopChain is ICoopChain {
         uint16 thresholdBps;
         uint8 proposerIndex;
         uint32 weightsEpoch;
+        uint8 flags; // _FLAG_EMERGENCY | _FLAG_RECORDED | _FLAG_FAILED
     }
 
     /// @dev Slot 2 of a proposal: the electorate snapshot and record parameters (256 bits).
@@ -179,6 +201,27 @@ contract CoopChain is ICoopChain {
         external
         returns (uint256 proposalId)
     {
+        return _propose(request, signature, content, false);
+    }
+
+    /// @inheritdoc ICoopChain
+    /// @dev Check order: as {propose} (with the `EmergencyProposal` type hash), then the emergency
+    /// role (CoopChainNotEmergencyRole) and an open window (CoopChainInvalidWindow when
+    /// windowStart is in the future). Emits ProposalCreated, then EmergencyDeclared.
+    function declareEmergency(ProposalRequest calldata request, bytes calldata signature, bytes calldata content)
+        external
+        returns (uint256 proposalId)
+    {
+        return _propose(request, signature, content, true);
+    }
+
+    /// @dev {propose} and {declareEmergency}.
+    function _propose(
+        ProposalRequest calldata request,
+        bytes calldata signature,
+        bytes calldata content,
+        bool emergency
+    ) internal returns (uint256 proposalId) {
         address proposer = request.proposer;
         AccountRecord memory account = _accounts[proposer];
         uint32 epoch = _weightsEpoch;
@@ -187,7 +230,8 @@ contract CoopChain is ICoopChain {
         if (account.memberSlot == 0 || _weightOf(weights, account.memberSlot - 1) == 0) {
             revert CoopChainNotMember(proposer);
         }
-        _checkSignature(proposer, _hashTypedDataV4(keccak256(abi.encode(_PROPOSAL_TYPEHASH, request))), signature);
+        bytes32 typeHash = emergency ? _EMERGENCY_PROPOSAL_TYPEHASH : _PROPOSAL_TYPEHASH;
+        _checkSignature(proposer, _hashTypedDataV4(keccak256(abi.encode(typeHash, request))), signature);
         if (request.nonce != account.proposalNonce) {
             revert CoopChainInvalidNonce(proposer, account.proposalNonce, request.nonce);
         }
@@ -195,10 +239,18 @@ contract CoopChain is ICoopChain {
         if (contentHash != request.contentHash) revert CoopChainContentHashMismatch(request.contentHash, contentHash);
         ResourceSetConfig memory config = _resourceSets[request.resourceSet];
         _validateRequest(request, config);
+        if (emergency) {
+            if (config.emergencyMask & (uint256(1) << (account.memberSlot - 1)) == 0) {
+                revert CoopChainNotEmergencyRole(proposer);
+            }
+            if (request.windowStart > block.timestamp) {
+                revert CoopChainInvalidWindow(request.windowStart, request.windowEnd, config.maxWindow);
+            }
+        }
 
         _accounts[proposer].proposalNonce = account.proposalNonce + 1;
         proposalId = ++_proposalCount;
-        _createProposal(proposalId, request, config, weights, account.memberSlot - 1, epoch);
+        _createProposal(proposalId, request, config, weights, account.memberSlot - 1, epoch, emergency);
     }
 
     /// @inheritdoc ICoopChain
@@ -210,7 +262,8 @@ contract CoopChain is ICoopChain {
         ProposalCore storage p = _proposals[proposalId];
         ProposalState status = p.box.status;
         if (status == ProposalState.Active && block.timestamp > p.box.voteEnd) {
-            return _settle(proposalId, p);
+            _settle(proposalId, p);
+            status = p.box.status;
         }
         if (status == ProposalState.Rejected) return ProposalState.Rejected;
         if (
@@ -224,21 +277,37 @@ contract CoopChain is ICoopChain {
     }
 
     /// @inheritdoc ICoopChain
-    /// @dev Check order: state Approved (Expired after windowEnd + recordGrace), caller, window
-    /// start, device counts. `given` in CoopChainDeviceCountMismatch saturates at 2^32 - 1.
+    /// @dev Check order: state Approved (Expired after windowEnd + recordGrace), or Active for an
+    /// emergency proposal not yet recorded (else CoopChainAlreadyRecorded); caller, window,
+    /// device counts. `given` in CoopChainDeviceCountMismatch saturates at 2^32 - 1. Recorded
+    /// while Active, an emergency proposal stays Active (the outcome is kept in its flags).
     function recordVerification(uint256 proposalId, bytes32 evidenceRoot, uint32 devicesOk, uint32 devicesFailed)
         external
         returns (ProposalState outcome)
     {
         ProposalCore storage p = _proposals[proposalId];
-        _requireState(proposalId, _settle(proposalId, p), _bit(ProposalState.Approved));
+        ProposalState current = _settle(proposalId, p);
+        bool beforeVerdict;
+        if (current != ProposalState.Approved) {
+            // Break-glass: an emergency proposal may be recorded before its ratification.
+            uint8 flags = p.box.flags;
+            if (current != ProposalState.Active || flags & _FLAG_EMERGENCY == 0) {
+                revert CoopChainUnexpectedProposalState(proposalId, current, _bit(ProposalState.Approved));
+            }
+            if (flags & _FLAG_RECORDED != 0) revert CoopChainAlreadyRecorded(proposalId);
+            beforeVerdict = true;
+        }
         Schedule memory schedule = p.schedule;
         if (msg.sender != schedule.executor && msg.sender != _members[p.box.proposerIndex].account) {
             revert CoopChainNotProposerOrExecutor(proposalId, msg.sender);
         }
         Snapshot storage snapshot = p.snapshot;
-        // The upper bound holds whenever the state is Approved (later it is Expired).
-        if (block.timestamp < schedule.windowStart) {
+        // The upper bound holds whenever the state is Approved (later it is Expired); an Active
+        // emergency proposal checks it here.
+        if (
+            block.timestamp < schedule.windowStart
+                || (beforeVerdict && block.timestamp > _recordDeadline(schedule.windowEnd, snapshot.recordGrace))
+        ) {
             revert CoopChainOutsideWindow(
                 proposalId,
                 schedule.windowStart,
@@ -255,19 +324,25 @@ contract CoopChain is ICoopChain {
         }
 
         outcome = devicesFailed == 0 ? ProposalState.Verified : ProposalState.VerificationFailed;
-        p.box.status = outcome;
+        if (beforeVerdict) {
+            p.box.flags |= devicesFailed == 0 ? _FLAG_RECORDED : _FLAG_RECORDED | _FLAG_FAILED;
+        } else {
+            p.box.status = outcome;
+        }
         p.evidenceRoot = evidenceRoot;
         emit VerificationRecorded(proposalId, msg.sender, outcome, evidenceRoot, devicesOk, devicesFailed);
     }
 
     /// @inheritdoc ICoopChain
-    /// @dev Check order: state (Active or Approved), then caller (the proposer's current key).
+    /// @dev Check order: state (Active or Approved), caller (the proposer's current key), not an
+    /// emergency proposal (its ratification vote must decide it: a cancel would hide the alarm).
     function cancel(uint256 proposalId) external {
         ProposalCore storage p = _proposals[proposalId];
         _requireState(
             proposalId, _settle(proposalId, p), _bit(ProposalState.Active) | _bit(ProposalState.Approved)
         );
         if (msg.sender != _members[p.box.proposerIndex].account) revert CoopChainNotProposer(proposalId, msg.sender);
+        if (p.box.flags & _FLAG_EMERGENCY != 0) revert CoopChainEmergencyNotCancelable(proposalId);
 
         p.box.status = ProposalState.Canceled;
         emit ProposalCanceled(proposalId);
@@ -305,7 +380,7 @@ contract CoopChain is ICoopChain {
         ProposalCore storage p = _proposals[proposalId];
         BallotBox memory box = p.box;
         _castVote(proposalId, box, p.snapshot, msg.sender, support);
-        p.box = box;
+        _storeBox(p, box);
     }
 
     /// @inheritdoc ICoopChain
@@ -324,7 +399,7 @@ contract CoopChain is ICoopChain {
             VoteType support = ballot.support;
             _checkSignature(voter, _ballotDigest(domainSeparator, proposalId, voter, support), ballot.signature);
             if (proposalId != cachedId) {
-                if (cachedId != 0) p.box = box;
+                if (cachedId != 0) _storeBox(p, box);
                 cachedId = proposalId;
                 p = _proposals[proposalId];
                 box = p.box;
@@ -332,7 +407,7 @@ contract CoopChain is ICoopChain {
             }
             _castVote(proposalId, box, snap, voter, support);
         }
-        if (cachedId != 0) p.box = box;
+        if (cachedId != 0) _storeBox(p, box);
     }
 
     // ------------------------------------------------------------------ members and resource sets
@@ -411,9 +486,13 @@ contract CoopChain is ICoopChain {
         summary.recordDeadline =
             box.status == ProposalState.None ? 0 : _recordDeadline(schedule.windowEnd, snapshot.recordGrace);
         // The evidence slot holds a placeholder until a record.
-        if (box.status == ProposalState.Verified || box.status == ProposalState.VerificationFailed) {
+        if (
+            box.status == ProposalState.Verified || box.status == ProposalState.VerificationFailed
+                || box.flags & _FLAG_RECORDED != 0
+        ) {
             summary.evidenceRoot = p.evidenceRoot;
         }
+        summary.emergency = box.flags & _FLAG_EMERGENCY != 0;
     }
 
     /// @inheritdoc ICoopChain
@@ -481,6 +560,21 @@ contract CoopChain is ICoopChain {
         _decide(proposalId, box, snap, voterBit, support);
     }
 
+    /**
+     * @dev Writes a ballot box back with ONE store of the whole slot (no read): the shifts are
+     * {BallotBox}'s storage layout, fields packed from the lowest bits in declaration order.
+     * (`p.box = box` lets the optimizer split the write into field-wise read-modify-writes.)
+     */
+    function _storeBox(ProposalCore storage p, BallotBox memory box) private {
+        uint256 word = uint256(box.votedMask) | uint256(box.approveUnits) << 32 | uint256(box.rejectUnits) << 64
+            | uint256(box.abstainUnits) << 96 | uint256(box.status) << 128 | uint256(box.voteEnd) << 136
+            | uint256(box.rule) << 184 | uint256(box.thresholdBps) << 192 | uint256(box.proposerIndex) << 208
+            | uint256(box.weightsEpoch) << 216 | uint256(box.flags) << 248;
+        assembly ("memory-safe") {
+            sstore(p.slot, word)
+        }
+    }
+
     /// @dev Adds the vote to the tally and returns the units it counts for.
     function _countVote(BallotBox memory box, uint256 index, uint256 voterBit, VoteType support)
         internal
@@ -507,7 +601,7 @@ contract CoopChain is ICoopChain {
     ) internal {
         ProposalState verdict = _earlyVerdict(box, snap, voterBit, support);
         if (verdict == ProposalState.Active) return;
-        box.status = verdict;
+        box.status = verdict == ProposalState.Approved ? _approvedStatus(box.flags) : verdict;
         emit VerdictReached(proposalId, verdict, box.approveUnits, box.rejectUnits, box.abstainUnits);
     }
 
@@ -678,24 +772,29 @@ contract CoopChain is ICoopChain {
         ResourceSetConfig memory config,
         uint256[2] memory weights,
         uint256 proposerIndex,
-        uint32 epoch
+        uint32 epoch,
+        bool emergency
     ) internal {
         Snapshot memory snap = _snapshot(request, config, weights, proposerIndex);
         uint48 voteEnd = uint48(block.timestamp + config.votingPeriod);
 
         ProposalCore storage p = _proposals[proposalId];
-        p.box = BallotBox({
-            votedMask: 0,
-            approveUnits: 0,
-            rejectUnits: 0,
-            abstainUnits: 0,
-            status: ProposalState.Active,
-            voteEnd: voteEnd,
-            rule: config.rule,
-            thresholdBps: config.thresholdBps,
-            proposerIndex: uint8(proposerIndex),
-            weightsEpoch: epoch
-        });
+        _storeBox(
+            p,
+            BallotBox({
+                votedMask: 0,
+                approveUnits: 0,
+                rejectUnits: 0,
+                abstainUnits: 0,
+                status: ProposalState.Active,
+                voteEnd: voteEnd,
+                rule: config.rule,
+                thresholdBps: config.thresholdBps,
+                proposerIndex: uint8(proposerIndex),
+                weightsEpoch: epoch,
+                flags: emergency ? _FLAG_EMERGENCY : 0
+            })
+        );
         p.snapshot = snap;
         p.schedule =
             Schedule({executor: request.executor, windowStart: request.windowStart, windowEnd: request.windowEnd});
@@ -705,6 +804,7 @@ contract CoopChain is ICoopChain {
         p.evidenceRoot = _NO_EVIDENCE;
 
         _emitProposalCreated(proposalId, request, _members[proposerIndex].operatorId, voteEnd, snap.electorateMask);
+        if (emergency) emit EmergencyDeclared(proposalId, voteEnd);
     }
 
     /// @dev Emits ProposalCreated (its own frame keeps the eleven event fields off the caller's stack).
@@ -764,8 +864,9 @@ contract CoopChain is ICoopChain {
         BallotBox memory box = p.box;
         if (box.status == ProposalState.Active && block.timestamp > box.voteEnd) {
             ProposalState verdict = _passes(box, p.snapshot) ? ProposalState.Approved : ProposalState.Rejected;
-            p.box.status = verdict;
-            box.status = verdict;
+            ProposalState status = verdict == ProposalState.Approved ? _approvedStatus(box.flags) : verdict;
+            p.box.status = status;
+            box.status = status;
             emit VerdictReached(proposalId, verdict, box.approveUnits, box.rejectUnits, box.abstainUnits);
         }
         return _state(proposalId, box);
@@ -775,7 +876,8 @@ contract CoopChain is ICoopChain {
     function _state(uint256 proposalId, BallotBox memory box) internal view returns (ProposalState current) {
         current = box.status;
         if (current == ProposalState.Active && block.timestamp > box.voteEnd) {
-            current = _passes(box, _proposals[proposalId].snapshot) ? ProposalState.Approved : ProposalState.Rejected;
+            current =
+                _passes(box, _proposals[proposalId].snapshot) ? _approvedStatus(box.flags) : ProposalState.Rejected;
         }
         if (current == ProposalState.Approved) {
             ProposalCore storage p = _proposals[proposalId];
@@ -783,6 +885,13 @@ contract CoopChain is ICoopChain {
                 current = ProposalState.Expired;
             }
         }
+    }
+
+    /// @dev The status an approving verdict stores: Approved, or for an emergency proposal recorded
+    /// before its ratification, the outcome of that record.
+    function _approvedStatus(uint8 flags) internal pure returns (ProposalState) {
+        if (flags & _FLAG_RECORDED == 0) return ProposalState.Approved;
+        return flags & _FLAG_FAILED == 0 ? ProposalState.Verified : ProposalState.VerificationFailed;
     }
 
     /// @dev windowEnd + recordGrace, saturated at the largest uint48.
@@ -864,6 +973,13 @@ contract CoopChain is ICoopChain {
             revert CoopChainInvalidResourceSet(resourceSetId, "eligibleMask");
         }
         if (config.vetoMask & ~config.eligibleMask != 0) revert CoopChainInvalidResourceSet(resourceSetId, "vetoMask");
+        // The contract's own governance has no devices to break glass on.
+        if (
+            config.emergencyMask & ~config.eligibleMask != 0
+                || (config.emergencyMask != 0 && resourceSetId == GOVERNANCE_SET)
+        ) {
+            revert CoopChainInvalidResourceSet(resourceSetId, "emergencyMask");
+        }
         if (
             (config.rule == AggregationRule.Supermajority || config.rule == AggregationRule.WeightedThreshold)
                 && (config.thresholdBps == 0 || config.thresholdBps > _BPS)

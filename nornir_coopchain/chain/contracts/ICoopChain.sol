@@ -9,19 +9,25 @@ pragma solidity ^0.8.24;
  *
  * Member identity is its index (0..31); its account (key) may rotate. Weights and the
  * electorate are snapshotted when a proposal is created. Storage keeps hashes only; the
- * full proposal content travels in the `propose` calldata.
+ * full proposal content travels in the `propose` (or `declareEmergency`) calldata.
+ *
+ * Break-glass: a member holding a resource set's emergency role may declare an emergency
+ * change (`declareEmergency`), which is flagged as such on chain at once and may be applied
+ * and recorded while it is still being voted on. It is ratified by the normal vote under
+ * the normal rule by its voting deadline; a rejected (or timed-out) emergency proposal stays
+ * Rejected with its record: unratified, an alarm, never an automatic revert.
  */
 interface ICoopChain {
     /// @dev The life cycle of a proposal. `Expired` and the verdict after the deadline are derived.
     enum ProposalState {
         None, // no such proposal
-        Active, // voting open
-        Rejected, // verdict: did not pass
+        Active, // voting open (an emergency proposal may already be recorded)
+        Rejected, // verdict: did not pass (an emergency proposal: unratified)
         Approved, // verdict: passed; may be applied inside its window
         Canceled, // withdrawn by its proposer before a record
         Expired, // approved, but no record by window end + grace
-        Verified, // applied and verified on every device
-        VerificationFailed, // applied, at least one device failed verification
+        Verified, // applied and verified on every device (an emergency proposal: once ratified)
+        VerificationFailed, // applied, at least one device failed verification (emergency: once ratified)
         Executed // governance proposal whose calls were executed
     }
 
@@ -59,6 +65,7 @@ interface ICoopChain {
         uint32 recordGrace; // seconds after window end in which a record is still accepted
         bool proposerVotes; // false (two-person rule): the proposer is not in the electorate
         bool affectedMustApprove; // every member in a proposal's affectedMask must approve
+        uint32 emergencyMask; // bit i set: member i may declare an emergency change (subset of eligibleMask)
     }
 
     /// @dev What a proposer signs (EIP-712 `Proposal`) and anyone may relay.
@@ -106,7 +113,8 @@ interface ICoopChain {
         uint48 windowStart;
         uint48 windowEnd;
         uint48 recordDeadline;
-        bytes32 evidenceRoot;
+        bytes32 evidenceRoot; // zero until a verification is recorded
+        bool emergency; // declared with declareEmergency (break-glass)
     }
 
     // ---------------------------------------------------------------- errors
@@ -155,6 +163,12 @@ interface ICoopChain {
     error CoopChainNotGovernanceProposal(uint256 proposalId);
     /// @dev The affected-members mask names non-members or members outside the resource set.
     error CoopChainInvalidAffectedMask(uint32 affectedMask, uint32 eligibleMask);
+    /// @dev The proposer does not hold the resource set's emergency role.
+    error CoopChainNotEmergencyRole(address proposer);
+    /// @dev A verification of this (emergency) proposal is already recorded.
+    error CoopChainAlreadyRecorded(uint256 proposalId);
+    /// @dev An emergency proposal cannot be withdrawn: only its ratification vote decides it.
+    error CoopChainEmergencyNotCancelable(uint256 proposalId);
 
     // ---------------------------------------------------------------- events
 
@@ -180,13 +194,19 @@ interface ICoopChain {
         uint48 voteEnd,
         uint32 electorateMask
     );
+    /// @dev A proposal was declared an emergency change (emitted with its ProposalCreated): it may be
+    /// applied and recorded before the vote, and must be ratified by the normal rule by `ratifyBy`
+    /// (its voting deadline).
+    event EmergencyDeclared(uint256 indexed proposalId, uint48 ratifyBy);
     /// @dev A member voted (directly or by ballot); `units` is what the vote counts for.
     event VoteCast(uint256 indexed proposalId, address indexed voter, uint8 memberIndex, VoteType support, uint32 units);
     /// @dev The verdict, broadcast to all members: outcome is Approved or Rejected, with the tally.
     event VerdictReached(
         uint256 indexed proposalId, ProposalState outcome, uint32 approveUnits, uint32 rejectUnits, uint32 abstainUnits
     );
-    /// @dev The verification of an applied change, recorded as evidence.
+    /// @dev The verification of an applied change, recorded as evidence. `outcome` is the
+    /// verification's (Verified or VerificationFailed); an emergency proposal recorded while
+    /// still Active takes it as its state only once ratified.
     event VerificationRecorded(
         uint256 indexed proposalId,
         address indexed recorder,
@@ -211,6 +231,16 @@ interface ICoopChain {
         external
         returns (uint256 proposalId);
 
+    /// @notice Declare an emergency change (break-glass) from a request signed by its proposer
+    /// (EIP-712 `EmergencyProposal`, the same fields as `Proposal`). The checks and the snapshot
+    /// are those of `propose`; in addition the proposer holds the resource set's emergency role
+    /// and the change window is already open. The proposal is flagged emergency, may be recorded
+    /// while still Active, and must be ratified by the normal vote by its voting deadline.
+    /// @return proposalId the sequential proposal number
+    function declareEmergency(ProposalRequest calldata request, bytes calldata signature, bytes calldata content)
+        external
+        returns (uint256 proposalId);
+
     /// @notice Vote directly as the calling member.
     function castVote(uint256 proposalId, VoteType support) external;
 
@@ -221,12 +251,13 @@ interface ICoopChain {
     function finalize(uint256 proposalId) external returns (ProposalState outcome);
 
     /// @notice Record the verification of an applied change (proposer or executor, approved,
-    /// inside the window plus grace, once).
+    /// inside the window plus grace, once). An emergency proposal may also be recorded while
+    /// still Active (voting goes on; it becomes Verified / VerificationFailed once ratified).
     function recordVerification(uint256 proposalId, bytes32 evidenceRoot, uint32 devicesOk, uint32 devicesFailed)
         external
         returns (ProposalState outcome);
 
-    /// @notice Withdraw a proposal that is still Active or Approved (proposer only).
+    /// @notice Withdraw a proposal that is still Active or Approved (proposer only; never an emergency one).
     function cancel(uint256 proposalId) external;
 
     /// @notice Execute an approved governance proposal: `content` must hash to its contentHash
