@@ -251,3 +251,13 @@ def test_report_hash_changes_when_any_missing_or_extra_line_changes(
     if side == "missing":
         moved = _report(missing[:index] + missing[index + 1 :], [*extra, missing[index]])
         assert moved.report_hash() != base.report_hash()
+
+
+def test_frr_vtysh_adds_the_os_hostname_beside_the_configured_one() -> None:
+    intended = "hostname site17-r1\nrouter bgp 65017\n bgp router-id 192.0.2.171\n"
+    running = "hostname site17-r1\nhostname vm\nrouter bgp 65017\n bgp router-id 192.0.2.171\n"
+    assert check_compliance(intended, running, "frr").compliant
+    other = running.replace("hostname site17-r1\n", "")
+    report = check_compliance(intended, other, "frr")
+    assert not report.compliant
+    assert report.missing == ("hostname site17-r1",)

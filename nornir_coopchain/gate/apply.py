@@ -64,6 +64,7 @@ def _gated_host(
     templates: Path,
     revert_in: int | None,
     preflight: bool,
+    chain_now: int,
 ) -> Result:
     rendered: RenderedConfig = task.run(coopchain_render, template=template, path=templates).result
     applied: AppliedDevice = task.run(
@@ -72,6 +73,7 @@ def _gated_host(
         config=rendered.config,
         revert_in=revert_in,
         dry_run=preflight,
+        chain_now=chain_now,
     ).result
     if preflight:
         return Result(host=task.host, result=(applied, None))
@@ -226,7 +228,9 @@ def apply_change(
     )
     refused = {
         host: error
-        for host, error in failed_hosts(run(name="coopchain preflight", preflight=True)).items()
+        for host, error in failed_hosts(
+            run(name="coopchain preflight", preflight=True, chain_now=session.client.now())
+        ).items()
         if isinstance(error, (ChangeRefused, ConfigError))
     }
     if refused:
@@ -235,7 +239,9 @@ def apply_change(
     journal = _journal_for(session, change)
     record = journal.read().model_copy(update={"phase": "applying"})
     journal.save(record)
-    results = run(name=f"coopchain apply #{proposal_id}", preflight=False)
+    results = run(
+        name=f"coopchain apply #{proposal_id}", preflight=False, chain_now=session.client.now()
+    )
     errors = {host: describe(error) for host, error in failed_hosts(results).items()}
     leaves: list[DeviceEvidence] = []
     outcomes: list[DeviceOutcome] = []

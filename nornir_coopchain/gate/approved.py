@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict
 
@@ -10,7 +11,7 @@ from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.models import ProposalInfo
 from nornir_coopchain.exceptions import ChangeRefused
 from nornir_coopchain.model.content import MANIFEST_LEAF_TYPES, DeviceChange, ProposalContent
-from nornir_coopchain.model.merkle import verify
+from nornir_coopchain.model.merkle import MerkleTree, verify
 from nornir_coopchain.model.rules import ProposalState
 
 __all__ = ["ApprovedChange", "fetch_change"]
@@ -24,6 +25,11 @@ class ApprovedChange(BaseModel):
     proposal: ProposalInfo
     content: ProposalContent
 
+    @cached_property
+    def manifest_tree(self) -> MerkleTree:
+        """The content's manifest tree, built once (every host's check uses it)."""
+        return self.content.manifest_tree()
+
     @property
     def proposal_id(self) -> int:
         """The proposal number."""
@@ -35,7 +41,7 @@ class ApprovedChange(BaseModel):
         Raises:
             ChangeRefused: the host is not in the approved manifest.
         """
-        tree = self.content.manifest_tree()
+        tree = self.manifest_tree
         for index, device in enumerate(self.content.devices):
             if device.host != host:
                 continue

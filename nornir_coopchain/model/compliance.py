@@ -36,9 +36,11 @@ has a line fullmatching that regex. :func:`normalise` applies the unconditional 
 (a) the banner of ``show running-config`` (FRR, IOS), not config. (b) written by FRR
 itself: the version, and the defaults profile fixed at build/start time. (c) a vtysh.conf
 setting that vtysh echoes. (d) FRR shows the machine's (UTS namespace) hostname when none
-is configured. (e) zebra echoes the kernel's forwarding sysctl, and only ever prints the
-``no`` form, so the positive form means the default wherever it appears (a device that
-echoes it back, like the simulated driver, is not different); an explicit ``no`` on
+is configured, and beside the configured one when they differ (then only the extra line is
+dropped, when the intended one is present too). (e) zebra echoes the kernel's forwarding
+sysctl, and only ever prints the ``no`` form, so the positive form means the default
+wherever it appears (a device that echoes it back, like the simulated driver, is not
+different); an explicit ``no`` on
 either side still counts. (f) vtysh prints the empty
 ``line vty`` stanza; lines inside it still count. (g) ``! device: …`` / ``! Command: …``
 are comments and ``end`` is dropped anyway.
@@ -245,6 +247,15 @@ class ComplianceReport(BaseModel):
         return to_hex32(keccak(canonical_json(self.model_dump(mode="json"))))
 
 
+def _vtysh_hostnames(running: list[str], intended: list[str], platform: str) -> list[str]:
+    """FRR (d'): vtysh adds the OS host name beside a configured one that differs; drop the
+    added ``hostname`` lines when the intended one is present."""
+    names = [line for line in intended if line.startswith("hostname ")]
+    if platform != "frr" or not names or not set(names) <= set(running):
+        return running
+    return [line for line in running if not line.startswith("hostname ") or line in names]
+
+
 def check_compliance(intended: str, running: str, platform: str) -> ComplianceReport:
     """Compare a read-back config with the intended one, order-insensitively.
 
@@ -262,7 +273,7 @@ def check_compliance(intended: str, running: str, platform: str) -> ComplianceRe
     intended_rules = tuple(rule for rule in rules if rule.side in ("intended", "both"))
     running_rules = tuple(rule for rule in rules if rule.side in ("running", "both"))
     wanted = Counter(_apply(ours, intended_rules, theirs))
-    found = Counter(_apply(theirs, running_rules, ours))
+    found = Counter(_apply(_vtysh_hostnames(theirs, ours, platform), running_rules, ours))
     missing = tuple((wanted - found).elements())
     extra = tuple((found - wanted).elements())
     return ComplianceReport(

@@ -19,6 +19,7 @@ def coopchain_apply(
     config: str,
     revert_in: int | None = 300,
     dry_run: bool | None = None,
+    chain_now: int | None = None,
 ) -> Result:
     """Commit ``config`` to the device if, and only if, it is what the co-owners approved.
 
@@ -33,6 +34,7 @@ def coopchain_apply(
         revert_in: commit-confirm seconds where the driver supports it (``coopchain_verify``
             confirms after the read-back passes); None commits plainly.
         dry_run: run every check but commit nothing (Nornir's dry-run setting by default).
+        chain_now: the chain's time, read once for a whole run (read here when None).
 
     Returns:
         Result with ``changed``, ``diff`` (the approved diff) and ``result`` an
@@ -44,7 +46,7 @@ def coopchain_apply(
     """
     host = task.host.name
     session = task.host.get_connection(CONNECTION_NAME, task.nornir.config)
-    change.check_window(session.client.now())
+    change.check_window(session.client.now() if chain_now is None else chain_now)
     entry = change.entry(host)
     if hash_text(config) != entry.candidate_hash:
         raise ChangeRefused("the rendered config differs from the approved candidate", host=host)

@@ -1,0 +1,114 @@
+"""Smoke tests of the benchmark scripts: each runs once at its smallest size with --json.
+
+Only the JSON shape is checked (keys and types), never the speed; the numbers live in
+benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nornir_coopchain.chain.devchain import find_anvil
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+
+
+def _needs_anvil() -> None:
+    if find_anvil() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("anvil not installed in CI: run `npm ci --prefix tools`")
+        pytest.skip("anvil not installed: run `npm ci --prefix tools` (or scripts/test)")
+
+
+def _run(script: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, f"stdout must be exactly one JSON object, got: {done.stdout[:500]}"
+    payload = json.loads(lines[0])
+    assert isinstance(payload, dict)
+    return payload
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@pytest.mark.parametrize("script", ["gas.py", "scale.py", "throughput.py"])
+def test_help(script: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--json" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_gas_json_shape() -> None:
+    _needs_anvil()
+    payload = _run("gas.py")
+    assert set(payload) == {"ours", "oz_governor", "per_device_storage"}
+    ours, peer = payload["ours"], payload["oz_governor"]
+    votes = {"propose", "cast_vote_first", "cast_vote", "vote_by_sig"}
+    assert set(ours) == votes | {"batch_extra_ballot", "record"}
+    assert set(peer) == votes
+    assert all(_is_int(ours[key]) and _is_int(peer[key]) for key in votes)
+    assert _is_int(ours["batch_extra_ballot"])
+    assert set(ours["record"]) == {"1", "10", "100", "1000"}
+    assert all(_is_int(gas) for gas in ours["record"].values())
+    assert set(payload["per_device_storage"]) == {"1000"}
+    assert _is_int(payload["per_device_storage"]["1000"])
+
+
+@pytest.mark.slow
+def test_scale_json_shape() -> None:
+    payload = _run("scale.py", "--devices", "10", "--latency", "0.01")
+    assert set(payload) == {
+        "devices",
+        "ungated_s",
+        "gated_s",
+        "chain_s",
+        "vote_wait_s",
+        "chain_txs",
+    }
+    assert payload["devices"] == 10
+    assert _is_int(payload["chain_txs"])
+    for key in ("ungated_s", "gated_s", "chain_s", "vote_wait_s"):
+        assert isinstance(payload[key], float)
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_throughput_json_shape() -> None:
+    _needs_anvil()
+    payload = _run(
+        "throughput.py", "--threads", "1,4,16,50", "--tx-per-thread", "2", "--seconds", "5"
+    )
+    assert set(payload) == {"ours", "naive"}
+    for mode in payload.values():
+        assert set(mode) == {"threads"}
+        assert set(mode["threads"]) == {"1", "4", "16", "50"}
+        for stats in mode["threads"].values():
+            assert set(stats) == {"tx_per_s", "nonce_errors"}
+            assert isinstance(stats["tx_per_s"], float)
+            assert _is_int(stats["nonce_errors"])

@@ -1,0 +1,453 @@
+"""The gated change end to end on REAL routing software: four FRRouting routers in network
+namespaces (nornir_coopchain.lab), reached over SSH by the napalm_frr driver, three
+operators voting on the embedded chain.
+
+The lab tests (marker ``lab``) need root and the Debian packages frr, frr-pythontools and
+openssh-server: skipped locally without them (with the fix), a failure when CI=true. One
+lab serves the module; every lab test first builds the site out as it was before
+OPERATOR-C's turn-up (tenants A and B), with a plain replace (set-up, not gated). The pure
+parts of the lab plan and of the driver's parsing are tested first, without root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nornir import InitNornir
+from nornir.core import Nornir
+from nornir.core.inventory import ConnectionOptions
+from nornir_napalm.plugins.tasks import napalm_configure, napalm_get
+
+from napalm_frr import FRROptions
+from napalm_frr.parse import bgp_neighbors, clean_reload_diff
+from nornir_coopchain import session as sessions
+from nornir_coopchain.chain.accounts import dev_accounts
+from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.chain.deployment import DeploymentSpec
+from nornir_coopchain.demo import build_out
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError
+from nornir_coopchain.gate import (
+    apply_change,
+    audit_change,
+    build_content,
+    prepare_change,
+    propose_change,
+    run_gated_change,
+    wait_for_verdict,
+)
+from nornir_coopchain.journal import Journal
+from nornir_coopchain.lab import LabInfo, check_prerequisites, lab_down, lab_up, set_sshd
+from nornir_coopchain.lab.frrconf import pe_config, router_config
+from nornir_coopchain.lab.plan import load_site, make_plan
+from nornir_coopchain.model.content import ChangeWindow
+from nornir_coopchain.model.rules import ProposalState, VoteType
+from nornir_coopchain.session import CoopchainSession, open_session
+from nornir_coopchain.settings import CONNECTION_NAME, CoopchainSettings
+from nornir_coopchain.voter.policy import VoterPolicy
+from nornir_coopchain.voter.watch import PolicyVoter
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO / "templates"
+SITE = "TOWER-017"
+HOSTS = ("site17-r1", "site17-r2", "site17-r3", "site17-r4")
+NEW_TENANT = "OPERATOR-C"
+
+
+# ---------------------------------------------------------------- without root: plan, parsing
+
+
+def test_plan_reuses_the_sample_site_and_gives_each_pe_every_routers_peer_address() -> None:
+    plan = make_plan(Path("/tmp/x"), "beef", 5, load_site(REPO / "inventory"), 200)
+    assert [r.name for r in plan.routers] == [*HOSTS, "site17-r5"]
+    assert plan.routers[0].tenant_links["OPERATOR-A"]["backhaul"]["local"] == "198.19.1.1/30"
+    assert plan.routers[4].tenant_links["OPERATOR-C"]["backhaul"]["local"] == "198.19.3.17/30"
+    assert (plan.routers[1].mgmt_host, plan.routers[1].mgmt_address) == (
+        "198.19.200.5",
+        "198.19.200.6",
+    )
+    pe_c = plan.tenants[2]
+    assert (pe_c.operator, pe_c.vlan, pe_c.peer_asn) == ("OPERATOR-C", 103, 64603)
+    assert pe_c.addresses[:2] == ("198.19.3.2/30", "198.19.3.6/30")
+    assert plan.router_ns(plan.routers[0]) == "ccbeef-r1"
+    base = router_config(plan, plan.routers[0])
+    assert " neighbor 198.19.3.2 remote-as 64603" in base.splitlines()
+    assert " no bgp ebgp-requires-policy" in base.splitlines()
+    assert "  network 203.0.113.128/26" in pe_config(plan, pe_c).splitlines()
+    with pytest.raises(ConfigError, match=r"1\.\.9"):
+        make_plan(Path("/tmp/x"), "beef", 10, load_site(REPO / "inventory"), 200)
+
+
+def test_reload_diff_drops_the_forwarding_line_zebra_never_echoes() -> None:
+    diff = (
+        "\nLines To Delete\n===============\nipv6 forwarding\n\nLines To Add\n====\nip forwarding\n"
+    )
+    assert clean_reload_diff(diff, "frr version 8.4.4\n") == (
+        "Lines To Delete\n===============\nipv6 forwarding\n"
+    )
+    assert "ip forwarding" in clean_reload_diff(diff, "no ip forwarding\n").split("Add")[1]
+    assert clean_reload_diff("\nLines To Add\n====\nip forwarding\n", "") == ""
+
+
+def test_bgp_neighbors_from_frr_json() -> None:
+    peer = {
+        "remoteAs": 64601,
+        "localAs": 65017,
+        "remoteRouterId": "198.19.1.2",
+        "localRouterId": "192.0.2.171",
+        "bgpState": "Established",
+        "bgpTimerUpMsec": 106000,
+        "nbrDesc": "PE",
+        "addressFamilyInfo": {"ipv4Unicast": {"acceptedPrefixCounter": 2, "sentPrefixCounter": 3}},
+    }
+    summary = {"default": {"ipv4Unicast": {"peers": {"198.19.1.2": {"pfxRcd": 2}}}}}
+    got = bgp_neighbors({"default": {"vrfId": 0, "198.19.1.2": peer}}, summary)
+    assert got["global"]["router_id"] == "192.0.2.171"
+    assert got["global"]["peers"]["198.19.1.2"] == {
+        "local_as": 65017,
+        "remote_as": 64601,
+        "remote_id": "198.19.1.2",
+        "is_up": True,
+        "is_enabled": True,
+        "description": "PE",
+        "uptime": 106,
+        "address_family": {
+            "ipv4": {"received_prefixes": 2, "accepted_prefixes": 2, "sent_prefixes": 3}
+        },
+    }
+
+
+def test_driver_options_are_checked() -> None:
+    options = FRROptions.parse({"vty_socket": "/run/r1", "rundir": "/run/r1", "port": 22})
+    assert (options.vty_socket, options.device_dir) == ("/run/r1", "/run/r1/napalm_frr")
+    with pytest.raises(ValueError, match="absolute"):
+        FRROptions.parse({"confdir": "etc/frr"})
+
+
+def test_lab_needs_root_and_says_how(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(ConfigError, match=r"needs root.*scripts/test.*frr frr-pythontools"):
+        check_prerequisites()
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[LabInfo]:
+    """One lab of four routers for the whole module, removed at the end."""
+    try:
+        check_prerequisites()
+    except ConfigError as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the FRRouting lab cannot run in CI: {e}")
+        pytest.skip(f"FRRouting lab unavailable: {e}")
+    # FRR's daemons run as user frr: the lab must sit below directories others may enter.
+    base = Path(tempfile.mkdtemp(prefix="cclab-", dir="/tmp"))
+    base.chmod(0o755)
+    try:
+        yield lab_up(4, base / "lab")
+    finally:
+        lab_down(base / "lab")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class Site:
+    lab: LabInfo
+    chain: ChainClient
+    coop: CoopChain
+    owner: CoopchainSession
+    voters: dict[str, PolicyVoter]
+    nr: Nornir
+
+    def window(self) -> ChangeWindow:
+        now = self.chain.now()
+        return ChangeWindow(start=now - 60, end=now + 3600)
+
+    def propose(self, title: str = "Turn up OPERATOR-C") -> int:
+        prepared = prepare_change(self.nr, templates=TEMPLATES)
+        content = build_content(
+            prepared,
+            resource_set=SITE,
+            title=title,
+            window=self.window(),
+            created_at=self.chain.now(),
+            templates=TEMPLATES,
+        )
+        return propose_change(self.owner, content, prepared.candidates).proposal_id
+
+    def vote(self) -> dict[str, list[VoteType | None]]:
+        return {op: [a.vote for a in voter.poll_once()] for op, voter in self.voters.items()}
+
+    def approved(self) -> int:
+        proposal_id = self.propose()
+        self.vote()
+        state = wait_for_verdict(self.owner, proposal_id, timeout=5, poll_interval=0.05)
+        assert state is ProposalState.Approved
+        return proposal_id
+
+    def journal(self, proposal_id: int) -> Journal:
+        journal = Journal.find(
+            self.owner.settings.journal_dir(),
+            chain_id=self.chain.chain_id,
+            contract=self.coop.address,
+            proposal_id=proposal_id,
+        )
+        assert journal is not None
+        return journal
+
+
+def _get(nr: Nornir, getter: str, **options: Any) -> dict[str, Any]:
+    results = nr.run(
+        task=napalm_get, getters=[getter], getters_options={getter: options}, on_failed=True
+    )
+    failed = [host for host, multi in results.items() if multi.failed]
+    assert not failed, f"{getter} failed on {failed}: {results[failed[0]][0].exception!r}"
+    return {host: multi[0].result[getter] for host, multi in results.items()}
+
+
+def running_configs(nr: Nornir) -> dict[str, str]:
+    """Every router's running config, read over SSH."""
+    return {h: c["running"] for h, c in _get(nr, "config", retrieve="running").items()}
+
+
+def wait_for_sessions(nr: Nornir, peers: dict[str, set[str]], timeout: float = 45.0) -> None:
+    """Wait (bounded) until each router has exactly ``peers[router]`` as BGP peers, all
+    Established and each with the PE's two prefixes accepted."""
+    deadline = time.monotonic() + timeout
+    seen: dict[str, Any] = {}
+    for _ in range(int(timeout) + 1):
+        seen = {host: n["global"]["peers"] for host, n in _get(nr, "bgp_neighbors").items()}
+        if all(
+            set(seen[host]) == wanted
+            and all(
+                p["is_up"] and p["address_family"]["ipv4"]["accepted_prefixes"] == 2
+                for p in seen[host].values()
+            )
+            for host, wanted in peers.items()
+        ):
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    states = {h: {a: p["is_up"] for a, p in ps.items()} for h, ps in seen.items()}
+    pytest.fail(f"BGP sessions not as intended after {timeout:g} s: {states}")
+
+
+def _backhaul_peers(nr: Nornir, tenants: tuple[str, ...]) -> dict[str, set[str]]:
+    return {
+        host: {nr.inventory.hosts[host]["tenant_links"][op]["backhaul"]["peer"] for op in tenants}
+        for host in HOSTS
+    }
+
+
+@pytest.fixture
+def site(lab: LabInfo, tmp_path: Path) -> Iterator[Site]:
+    """The lab's routers built out with OPERATOR-A and OPERATOR-B; a fresh contract."""
+    files = {
+        f"{kind}_file": str(lab.inventory / f"{name}.yaml")
+        for kind, name in (("host", "hosts"), ("group", "groups"), ("defaults", "defaults"))
+    }
+    nr = InitNornir(
+        runner={"plugin": "threaded", "options": {"num_workers": 8}},
+        inventory={
+            "plugin": "SimpleInventory",
+            "options": files,
+        },
+        logging={"enabled": False},
+    )
+    with ChainClient.connect("embedded://", receipt_timeout=10) as chain:
+        spec = DeploymentSpec.load(REPO / "inventory" / "deployment.yaml")
+        keys = dev_accounts(chain, 3)
+        members = [
+            m.model_copy(update={"address": k.address})
+            for m, k in zip(spec.members, keys, strict=True)
+        ]
+        coop = CoopChain.deploy(chain, keys[0], spec.model_copy(update={"members": members}))
+
+        def session(index: int, operator: str) -> CoopchainSession:
+            settings = CoopchainSettings(
+                chain_url=chain.url,
+                contract=coop.address,
+                dev_account=index,
+                operator=operator,
+                resource_set=SITE,
+                state_dir=tmp_path / operator.lower(),
+            )
+            return open_session(settings, chain)
+
+        owner = session(0, "OPERATOR-A")
+        voters = {
+            op: PolicyVoter(
+                session(index, op),
+                VoterPolicy.load(REPO / "inventory" / "policies" / f"{op.lower()}.yaml"),
+            )
+            for index, op in ((1, "OPERATOR-B"), (2, "OPERATOR-C"))
+        }
+        nr.inventory.defaults.connection_options[CONNECTION_NAME] = ConnectionOptions(
+            extras=owner.settings.model_dump(mode="json")
+        )
+        tenants = nr.inventory.groups["site17"].data["tenants"]
+        build_out(nr, TEMPLATES, {op: t for op, t in tenants.items() if op != NEW_TENANT})
+        try:
+            yield Site(lab, chain, coop, owner, voters, nr)
+        finally:
+            nr.close_connections()
+            sessions.forget_all()
+
+
+# ---------------------------------------------------------------- the whole flow
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_approved_change_is_applied_verified_recorded_and_bgp_comes_up(site: Site) -> None:
+    nr = site.nr
+    wait_for_sessions(nr, _backhaul_peers(nr, ("OPERATOR-A", "OPERATOR-B")))
+    sent = site.chain.w3.eth.get_transaction_count(site.owner.account.address)
+    report = run_gated_change(
+        nr,
+        site.owner,
+        title="Turn up OPERATOR-C",
+        window=site.window(),
+        templates=TEMPLATES,
+        poll_interval=0.05,
+        verdict_timeout=5,
+        progress=lambda _line: site.vote(),
+    )
+    assert report.verdict is ProposalState.Approved
+    outcome = report.outcome
+    assert outcome is not None
+    assert (outcome.state, outcome.devices_ok, outcome.devices_failed) == (
+        ProposalState.Verified,
+        4,
+        0,
+    ), outcome.devices
+    assert all(d.applied and not d.rolled_back for d in outcome.devices)
+    sent_now = site.chain.w3.eth.get_transaction_count(site.owner.account.address)
+    assert sent_now - sent == 2  # ONE proposal and ONE record for four routers
+    assert site.coop.proposal(report.proposal_id).evidence_root == outcome.evidence_root
+    audit = audit_change(site.coop, report.proposal_id, site.owner.settings.journal_dir())
+    assert audit.result == "pass"
+    assert [d.host for d in audit.devices] == list(HOSTS)
+    assert site.journal(report.proposal_id).read().phase == "recorded"
+
+    # Committed with commit-confirm (revert_in=300 by default) and confirmed by the verify.
+    for host in HOSTS:
+        assert not nr.inventory.hosts[host].get_connection("napalm", nr.config).has_pending_commit()
+    running = running_configs(nr)
+    assert all("neighbor OPERATOR-C peer-group" in running[h] for h in HOSTS)
+    # The new tenant's eBGP sessions come up; the others stayed up.
+    wait_for_sessions(nr, _backhaul_peers(nr, ("OPERATOR-A", "OPERATOR-B", NEW_TENANT)))
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_rejected_change_leaves_every_running_config_byte_identical(site: Site) -> None:
+    tenant_b = site.nr.inventory.groups["site17"].data["tenants"]["OPERATOR-B"]
+    tenant_b["accept"] = [*tenant_b["accept"], {"prefix": "198.51.100.0/24"}]
+    startup = _get(site.nr, "config", retrieve="startup")
+    before = running_configs(site.nr)
+    proposal_id = site.propose("Widen OPERATOR-B's accepted prefixes")
+    votes = site.vote()
+    assert votes["OPERATOR-B"] == [VoteType.Reject]
+    assert site.coop.state(proposal_id) is ProposalState.Rejected
+    with pytest.raises(ChangeRefused, match="Rejected"):
+        apply_change(site.nr, site.owner, proposal_id, templates=TEMPLATES)
+    assert running_configs(site.nr) == before
+    assert _get(site.nr, "config", retrieve="startup") == startup
+
+
+# ---------------------------------------------------------------- refusals before any push
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_config_changed_out_of_band_is_refused_as_stale(site: Site) -> None:
+    proposal_id = site.approved()
+    oob = site.nr.filter(name="site17-r2").run(
+        task=napalm_configure,
+        configuration="ip route 198.18.99.0/24 Null0\n",
+        replace=False,
+        dry_run=False,
+    )
+    assert not oob.failed, oob["site17-r2"][0].exception
+    before = running_configs(site.nr)
+    assert "ip route 198.18.99.0/24 Null0" in before["site17-r2"]
+    with pytest.raises(ChangeRefused, match=r"site17-r2: StaleBaseError") as refused:
+        apply_change(site.nr, site.owner, proposal_id, templates=TEMPLATES)
+    assert "no device touched" in str(refused.value)
+    assert running_configs(site.nr) == before
+    assert site.coop.state(proposal_id) is ProposalState.Approved
+
+
+# ---------------------------------------------------------------- failures on some devices
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_change_that_does_not_take_is_rolled_back_and_recorded_as_failed(site: Site) -> None:
+    # A typo in site17-r3's data: its OPERATOR-C RAN subnet with host bits. FRR accepts the
+    # lines and silently rewrites them to the network address (ip route, network,
+    # prefix-list), so the read-back is not the approved config.
+    links = site.nr.inventory.hosts["site17-r3"]["tenant_links"][NEW_TENANT]
+    links["ran"]["routes"][0]["prefix"] = "198.18.33.5/24"
+    before = running_configs(site.nr)
+    proposal_id = site.approved()
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=TEMPLATES)
+    assert (outcome.state, outcome.devices_ok, outcome.devices_failed) == (
+        ProposalState.VerificationFailed,
+        3,
+        1,
+    )
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r3"]
+    r3 = failed["site17-r3"]
+    assert r3.applied
+    assert r3.rolled_back
+    assert "ip route 198.18.33.5/24 198.19.13.10 eth1.203" in r3.missing
+    assert "ip route 198.18.33.0/24 198.19.13.10 eth1.203" in r3.extra
+    after = running_configs(site.nr)
+    assert after["site17-r3"] == before["site17-r3"]  # rolled back, byte for byte
+    assert all(after[h] != before[h] for h in HOSTS if h != "site17-r3")
+    audit = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
+    assert {d.host: d.passed for d in audit.devices} == {
+        "site17-r1": True,
+        "site17-r2": True,
+        "site17-r3": False,
+        "site17-r4": True,
+    }
+    assert audit.evidence_root_ok
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_unreachable_router_fails_alone_and_is_named(site: Site) -> None:
+    proposal_id = site.approved()
+    before = running_configs(site.nr)
+    set_sshd(site.lab, "site17-r4", running=False)
+    try:
+        site.nr.inventory.hosts["site17-r4"].close_connections()
+        outcome = apply_change(site.nr, site.owner, proposal_id, templates=TEMPLATES)
+    finally:
+        set_sshd(site.lab, "site17-r4", running=True)
+    assert (outcome.state, outcome.devices_ok, outcome.devices_failed) == (
+        ProposalState.VerificationFailed,
+        3,
+        1,
+    )
+    (failed,) = [d for d in outcome.devices if not d.verified]
+    assert failed.host == "site17-r4"
+    assert not failed.applied
+    assert failed.error is not None
+    assert "ConnectionException" in failed.error
+    assert "site17-r4" in failed.error or site.lab.router("site17-r4").mgmt_address in failed.error
+    audit = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
+    assert [d.host for d in audit.devices if not d.passed] == ["site17-r4"]
+    assert running_configs(site.nr)["site17-r4"] == before["site17-r4"]
