@@ -131,6 +131,15 @@ def test_propose_vote_show_apply_audit(contract: str) -> None:
     assert all(device["passed"] for device in audited["devices"])
     assert run_json("audit", pid, "--host", "site17-r4")["devices"][0]["host"] == "site17-r4"
 
+    # A tenant audits its device from the proof file alone (tenant-private evidence).
+    (proof,) = Path("state").glob("changes/*/proofs/site17-r3.json")
+    alone = run_json("audit", pid, "--proof", str(proof))
+    assert (alone["result"], alone["devices"][0]["host"]) == ("pass", "site17-r3")
+    forged = json.loads(proof.read_text())
+    forged["evidence"]["compliant"] = not forged["evidence"]["compliant"]
+    Path("forged.json").write_text(json.dumps(forged, sort_keys=True, separators=(",", ":")))
+    assert run_json("audit", pid, "--proof", "forged.json", code=1)["result"] == "fail"
+
 
 @pytest.mark.anvil
 def test_emergency_change_applied_before_the_vote_and_unratified_in_status(

@@ -150,6 +150,14 @@ def audit(
     host: Annotated[
         list[str] | None, typer.Option("--host", help="Audit only this host (repeatable).")
     ] = None,
+    proof: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--proof",
+            help="Audit one device from its proof file alone (proofs/<host>.json handed over by "
+            "the proposer), without the journal or any other device's evidence. Repeatable.",
+        ),
+    ] = None,
     inventory: InventoryOption = Path("inventory"),
     chain: ChainOption = None,
     contract: ContractOption = None,
@@ -161,6 +169,9 @@ def audit(
     """
     from nornir_coopchain.gate import audit_change
 
+    if proof:
+        _audit_proofs(proposal_id, proof, inventory, chain, contract, as_json)
+        return
     hosts = tuple(host or ())
     with outcome(as_json):
         settings = resolve_settings(inventory, chain=chain, contract=contract)
@@ -198,4 +209,50 @@ def audit(
             out.print(f"[red]problem[/red]: {escape(problem)}")
         out.print(f"audit of #{proposal_id} ({report.state.name}): {report.result}")
     if report.result != "pass":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _audit_proofs(
+    proposal_id: int,
+    files: list[Path],
+    inventory: Path,
+    chain: str | None,
+    contract: str | None,
+    as_json: bool,
+) -> None:
+    """Tenant-private audit: each proof file against the on-chain evidence root."""
+    from pydantic import ValidationError
+
+    from nornir_coopchain.gate import audit_proof
+    from nornir_coopchain.model.content import EvidenceProof
+
+    with outcome(as_json):
+        proofs = []
+        for file in files:
+            try:
+                proofs.append(EvidenceProof.from_bytes(file.read_bytes()))
+            except OSError as exc:
+                raise ConfigError(f"cannot read: {exc.strerror}", source=str(file)) from exc
+            except ValidationError as exc:
+                raise ConfigError(exc.errors()[0]["msg"], source=str(file)) from exc
+        settings = resolve_settings(inventory, chain=chain, contract=contract)
+        with reader(settings) as coop:
+            check_proposal(coop, proposal_id)
+            audits = [audit_proof(coop, proposal_id, item) for item in proofs]
+    passed = all(device.passed for device in audits)
+    if as_json:
+        emit(
+            {
+                "proposal_id": proposal_id,
+                "result": "pass" if passed else "fail",
+                "devices": [
+                    {**device.model_dump(mode="json"), "passed": device.passed} for device in audits
+                ],
+            }
+        )
+    else:
+        for device in audits:
+            verdict = "[green]pass[/green]" if device.passed else "[red]fail[/red]"
+            out.print(f"{device.host}: {verdict} (proof against the on-chain evidence root)")
+    if not passed:
         raise typer.Exit(EXIT_FAILED)
