@@ -31,7 +31,7 @@ from nornir_coopchain.gate.propose import (
     propose_change,
 )
 from nornir_coopchain.gate.verdict import VerdictTimeout, wait_for_verdict
-from nornir_coopchain.model.content import ChangeWindow
+from nornir_coopchain.model.content import ChangeWindow, ProposalContent
 from nornir_coopchain.model.rules import ProposalState
 from nornir_coopchain.session import CoopchainSession
 
@@ -95,15 +95,8 @@ def run_gated_change(
         VerdictTimeout: the vote was still open after ``verdict_timeout`` seconds.
     """
     say = progress or (lambda _line: None)
-    prepared = prepare_change(nr, template=template, templates=templates, replace=replace)
-    content = build_content(
-        prepared,
-        resource_set=resource_set or _resource_set(session),
-        title=title,
-        description=description,
-        window=window,
-        created_at=session.client.now(),
-        templates=templates,
+    prepared, content = _plan(
+        nr, session, title, window, description, resource_set, template, templates, replace
     )
     handle = propose_change(session, content, prepared.candidates)
     say(f"proposal {handle.proposal_id}: {content.device_count} devices, one signed proposal")
@@ -177,15 +170,8 @@ def run_emergency_change(
         ChangeRefused: the change may not be applied (e.g. a stale device); nothing touched.
     """
     say = progress or (lambda _line: None)
-    prepared = prepare_change(nr, template=template, templates=templates, replace=replace)
-    content = build_content(
-        prepared,
-        resource_set=resource_set or _resource_set(session),
-        title=title,
-        description=description,
-        window=window,
-        created_at=session.client.now(),
-        templates=templates,
+    prepared, content = _plan(
+        nr, session, title, window, description, resource_set, template, templates, replace
     )
     handle = declare_emergency_change(session, content, prepared.candidates)
     ratify_by = session.coop.proposal(handle.proposal_id).vote_end
@@ -206,6 +192,31 @@ def run_emergency_change(
         devices=content.device_count,
         outcome=outcome,
     )
+
+
+def _plan(
+    nr: Nornir,
+    session: CoopchainSession,
+    title: str,
+    window: ChangeWindow,
+    description: str,
+    resource_set: str | None,
+    template: str | None,
+    templates: Path,
+    replace: bool,
+) -> tuple[PreparedChange, ProposalContent]:
+    """Render and dry-run every host, and build the change's content."""
+    prepared = prepare_change(nr, template=template, templates=templates, replace=replace)
+    content = build_content(
+        prepared,
+        resource_set=resource_set or _resource_set(session),
+        title=title,
+        description=description,
+        window=window,
+        created_at=session.client.now(),
+        templates=templates,
+    )
+    return prepared, content
 
 
 def _resource_set(session: CoopchainSession) -> str:
