@@ -44,7 +44,16 @@ from nornir_coopchain.settings import CONNECTION_NAME, CoopchainSettings
 from nornir_coopchain.voter.policy import VoterPolicy
 from nornir_coopchain.voter.watch import PolicyVoter, VoterAction
 
-__all__ = ["DemoReport", "RejectedProposal", "run_demo"]
+__all__ = [
+    "DemoReport",
+    "RejectedProposal",
+    "build_out",
+    "deploy_with_dev_keys",
+    "init_site",
+    "run_demo",
+    "running_hashes",
+    "sample_operators",
+]
 
 SITE = "TOWER-017"
 NEW_TENANT = "OPERATOR-C"
@@ -152,17 +161,42 @@ def running_hashes(nr: Nornir) -> dict[str, str]:
     }
 
 
-def _session(
-    client: ChainClient, contract: str, index: int, operator: str, state: Path
-) -> CoopchainSession:
-    settings = CoopchainSettings(
-        contract=contract,
-        dev_account=index,
-        operator=operator,
-        resource_set=SITE,
-        state_dir=state / operator.lower(),
-    )
-    return open_session(settings, client)
+def deploy_with_dev_keys(client: ChainClient, inventory: Path) -> CoopChain:
+    """Deploy the sample ``deployment.yaml`` with the chain's DEV keys as the members."""
+    spec = DeploymentSpec.load(inventory / "deployment.yaml")
+    keys = dev_accounts(client, len(spec.members))
+    members = [
+        member.model_copy(update={"address": key.address})
+        for member, key in zip(spec.members, keys, strict=True)
+    ]
+    return CoopChain.deploy(client, keys[0], spec.model_copy(update={"members": members}))
+
+
+def sample_operators(
+    client: ChainClient, contract: str, inventory: Path, state: Path
+) -> tuple[CoopchainSession, dict[str, PolicyVoter]]:
+    """The tower owner's session (DEV key 0) and the tenants' policy voters (keys 1 and 2),
+    each with its own state directory under ``state``."""
+
+    def session(index: int, operator: str) -> CoopchainSession:
+        settings = CoopchainSettings(
+            chain_url=client.url,
+            contract=contract,
+            dev_account=index,
+            operator=operator,
+            resource_set=SITE,
+            state_dir=state / operator.lower(),
+        )
+        return open_session(settings, client)
+
+    voters = {
+        operator: PolicyVoter(
+            session(index, operator),
+            VoterPolicy.load(inventory / "policies" / f"{operator.lower()}.yaml"),
+        )
+        for index, operator in ((1, "OPERATOR-B"), (2, "OPERATOR-C"))
+    }
+    return session(0, "OPERATOR-A"), voters
 
 
 def _demo_vote(session: CoopchainSession, action: VoterAction) -> DemoVote:
@@ -192,29 +226,14 @@ def run_demo(
         progress: called with a line of text at each step.
     """
     say = progress or (lambda _line: None)
-    spec = DeploymentSpec.load(inventory / "deployment.yaml")
-    policies = {
-        name: VoterPolicy.load(inventory / "policies" / f"{name.lower()}.yaml")
-        for name in ("OPERATOR-B", "OPERATOR-C")
-    }
     with (
         tempfile.TemporaryDirectory(prefix="coopchain-demo-") as tmp,
         ChainClient.connect(url) as client,
     ):
         state = Path(tmp)
-        keys = dev_accounts(client, len(spec.members))
-        members = [
-            member.model_copy(update={"address": key.address})
-            for member, key in zip(spec.members, keys, strict=True)
-        ]
-        spec = spec.model_copy(update={"members": members})
-        coop = CoopChain.deploy(client, keys[0], spec)
+        coop = deploy_with_dev_keys(client, inventory)
         say(f"deployed CoopChain {coop.address} on chain {client.chain_id} (DEV keys)")
-        owner = _session(client, coop.address, 0, "OPERATOR-A", state)
-        voters = {
-            operator: PolicyVoter(_session(client, coop.address, index, operator, state), policy)
-            for index, (operator, policy) in enumerate(policies.items(), start=1)
-        }
+        owner, voters = sample_operators(client, coop.address, inventory, state)
         nr = init_site(inventory, device_state=state / "devices", coopchain=owner.settings)
 
         site = nr.inventory.groups["site17"]

@@ -14,12 +14,16 @@ from nornir.core.inventory import ConnectionOptions
 from nornir_napalm.plugins.tasks import napalm_configure
 
 from nornir_coopchain import session as sessions
-from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
-from nornir_coopchain.chain.deployment import DeploymentSpec
 from nornir_coopchain.chain.devchain import DevChain
-from nornir_coopchain.demo import build_out, init_site, running_hashes
+from nornir_coopchain.demo import (
+    build_out,
+    deploy_with_dev_keys,
+    init_site,
+    running_hashes,
+    sample_operators,
+)
 from nornir_coopchain.exceptions import ChangeRefused
 from nornir_coopchain.gate import (
     apply_change,
@@ -35,8 +39,7 @@ from nornir_coopchain.gate import (
 from nornir_coopchain.journal import Journal
 from nornir_coopchain.model.content import ChangeWindow, EvidenceReport
 from nornir_coopchain.model.rules import ProposalState, VoteType
-from nornir_coopchain.session import CoopchainSession, open_session
-from nornir_coopchain.settings import CoopchainSettings
+from nornir_coopchain.session import CoopchainSession
 from nornir_coopchain.voter.policy import VoterPolicy
 from nornir_coopchain.voter.watch import PolicyVoter
 
@@ -104,32 +107,8 @@ def chain(request: pytest.FixtureRequest) -> Iterator[ChainClient]:
 @pytest.fixture
 def site(chain: ChainClient, tmp_path: Path) -> Iterator[Site]:
     """Site 17 built out with OPERATOR-A and OPERATOR-B; OPERATOR-C not yet turned up."""
-    spec = DeploymentSpec.load(REPO / "inventory" / "deployment.yaml")
-    keys = dev_accounts(chain, 3)
-    members = [
-        m.model_copy(update={"address": k.address}) for m, k in zip(spec.members, keys, strict=True)
-    ]
-    coop = CoopChain.deploy(chain, keys[0], spec.model_copy(update={"members": members}))
-
-    def session(index: int, operator: str) -> CoopchainSession:
-        settings = CoopchainSettings(
-            chain_url=chain.url,
-            contract=coop.address,
-            dev_account=index,
-            operator=operator,
-            resource_set=SITE,
-            state_dir=tmp_path / operator.lower(),
-        )
-        return open_session(settings, chain)
-
-    owner = session(0, "OPERATOR-A")
-    voters = {
-        operator: PolicyVoter(
-            session(index, operator),
-            VoterPolicy.load(REPO / "inventory" / "policies" / f"{operator.lower()}.yaml"),
-        )
-        for index, operator in ((1, "OPERATOR-B"), (2, "OPERATOR-C"))
-    }
+    coop = deploy_with_dev_keys(chain, REPO / "inventory")
+    owner, voters = sample_operators(chain, coop.address, REPO / "inventory", tmp_path)
     templates = tmp_path / "templates"
     shutil.copytree(REPO / "templates", templates)
     nr = init_site(REPO / "inventory", device_state=tmp_path / "devices", coopchain=owner.settings)

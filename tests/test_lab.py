@@ -29,11 +29,9 @@ from nornir_napalm.plugins.tasks import napalm_configure, napalm_get
 from napalm_frr import FRROptions
 from napalm_frr.parse import bgp_neighbors, clean_reload_diff
 from nornir_coopchain import session as sessions
-from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
-from nornir_coopchain.chain.deployment import DeploymentSpec
-from nornir_coopchain.demo import build_out
+from nornir_coopchain.demo import build_out, deploy_with_dev_keys, sample_operators
 from nornir_coopchain.exceptions import ChangeRefused, ConfigError
 from nornir_coopchain.gate import (
     apply_change,
@@ -50,9 +48,8 @@ from nornir_coopchain.lab.frrconf import pe_config, router_config
 from nornir_coopchain.lab.plan import load_site, make_plan
 from nornir_coopchain.model.content import ChangeWindow
 from nornir_coopchain.model.rules import ProposalState, VoteType
-from nornir_coopchain.session import CoopchainSession, open_session
-from nornir_coopchain.settings import CONNECTION_NAME, CoopchainSettings
-from nornir_coopchain.voter.policy import VoterPolicy
+from nornir_coopchain.session import CoopchainSession
+from nornir_coopchain.settings import CONNECTION_NAME
 from nornir_coopchain.voter.watch import PolicyVoter
 
 REPO = Path(__file__).resolve().parents[1]
@@ -263,33 +260,8 @@ def site(lab: LabInfo, tmp_path: Path) -> Iterator[Site]:
         logging={"enabled": False},
     )
     with ChainClient.connect("embedded://", receipt_timeout=10) as chain:
-        spec = DeploymentSpec.load(REPO / "inventory" / "deployment.yaml")
-        keys = dev_accounts(chain, 3)
-        members = [
-            m.model_copy(update={"address": k.address})
-            for m, k in zip(spec.members, keys, strict=True)
-        ]
-        coop = CoopChain.deploy(chain, keys[0], spec.model_copy(update={"members": members}))
-
-        def session(index: int, operator: str) -> CoopchainSession:
-            settings = CoopchainSettings(
-                chain_url=chain.url,
-                contract=coop.address,
-                dev_account=index,
-                operator=operator,
-                resource_set=SITE,
-                state_dir=tmp_path / operator.lower(),
-            )
-            return open_session(settings, chain)
-
-        owner = session(0, "OPERATOR-A")
-        voters = {
-            op: PolicyVoter(
-                session(index, op),
-                VoterPolicy.load(REPO / "inventory" / "policies" / f"{op.lower()}.yaml"),
-            )
-            for index, op in ((1, "OPERATOR-B"), (2, "OPERATOR-C"))
-        }
+        coop = deploy_with_dev_keys(chain, REPO / "inventory")
+        owner, voters = sample_operators(chain, coop.address, REPO / "inventory", tmp_path)
         nr.inventory.defaults.connection_options[CONNECTION_NAME] = ConnectionOptions(
             extras=owner.settings.model_dump(mode="json")
         )
