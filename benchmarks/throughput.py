@@ -2,15 +2,18 @@
 """Transaction throughput from 1, 4, 16 and 50 threads sharing ONE sending account.
 
 Against an anvil started here (a block every ``--block-time`` seconds, default 1, like a
-QBFT consortium chain; 0 = automine, on which anvil 1.7.1 was seen to stop mining
-intermittently over HTTP at 16+ threads), every thread sends plain
-value transfers (unique values, so two transactions with the same nonce never have the same
-hash) without waiting for receipts; the run waits for all of them at the end:
+QBFT consortium chain; 0 = automine, on which anvil 1.7.1 now and then files a transaction
+that arrives while its predecessor is being mined as "queued" and never mines it, so the
+account stalls), every thread sends plain value transfers (unique values, so two
+transactions with the same nonce never have the same hash) without waiting for receipts;
+the run waits for all of them at the end:
 
 * ``ours``: :class:`ChainClient.send_transaction` (local signing, the shared
   :class:`NonceManager`), with ``gas`` passed explicitly, so one RPC per transaction
-  (``--estimate-gas`` lets the client estimate it: ``eth_estimateGas`` plus two
-  ``eth_chainId`` from web3's validation middleware, three more RPCs per transaction);
+  (``--estimate-gas`` lets the client estimate it: one more RPC, ``eth_estimateGas``).
+  When the account's mined nonce stops moving for ``--stall`` seconds, the run asks the
+  client to re-broadcast what the node lost (:meth:`ChainClient.rebroadcast_lost`: the
+  client keeps every signed transaction until mined); the count is logged;
 * ``naive``: web3's own way with a local key, ``w3.eth.send_transaction`` through
   ``SignAndSendRawMiddlewareBuilder``: web3 fills the nonce from
   ``eth_getTransactionCount(pending)``, the gas from ``eth_estimateGas`` and the fees from
@@ -69,6 +72,7 @@ class Run:
     missing: int = 0
     elapsed: float = 0.0
     examples: list[str] = field(default_factory=list)
+    rebroadcast: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -134,20 +138,33 @@ def _measure(
     per_thread: int,
     seconds: float,
     settle: float,
+    on_stall: Callable[[], int] | None = None,
+    stall: float = 3.0,
 ) -> Run:
-    """Drive the threads, wait until every accepted transaction is mined, check receipts."""
+    """Drive the threads, wait until every accepted transaction is mined, check receipts.
+
+    ``on_stall`` (re-broadcast lost transactions, returning how many) is called when the
+    mined nonce has not moved for ``stall`` seconds, then again every ``stall`` seconds.
+    """
     start_nonce = w3.eth.get_transaction_count(sender, "latest")  # type: ignore[arg-type]
     started = time.monotonic()
     _drive(run, send, per_thread, seconds)
     target = start_nonce + len(run.accepted)
     last, last_change = start_nonce, time.monotonic()
+    next_stall_check = last_change + stall
     while True:
         mined = w3.eth.get_transaction_count(sender, "latest")  # type: ignore[arg-type]
         now = time.monotonic()
         if mined != last:
-            last, last_change = mined, now
+            last, last_change, next_stall_check = mined, now, now + stall
         if mined >= target or now - last_change > settle:
             break
+        if on_stall is not None and now >= next_stall_check:
+            next_stall_check = now + stall
+            resent = on_stall()
+            run.rebroadcast += resent
+            if resent:
+                log.warning("re-broadcast %d lost transactions at nonce %d", resent, mined)
         time.sleep(0.005)
     run.elapsed = last_change - started if mined < target else now - started
 
@@ -181,6 +198,8 @@ def run_ours(
         args.tx_per_thread,
         args.seconds,
         args.settle,
+        on_stall=lambda: client.rebroadcast_lost(account.address),
+        stall=args.stall,
     )
 
 
@@ -274,7 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results[mode][threads] = result
                 log.info(
                     "%-8s %2d threads: %4d sent, %4d mined in %.2f s = %6.1f tx/s, "
-                    "nonce errors %d, other errors %d %s",
+                    "nonce errors %d, other errors %d, re-broadcast %d %s",
                     mode,
                     threads,
                     result.sent,
@@ -283,6 +302,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     result.tx_per_s,
                     result.nonce_errors,
                     result.other_errors,
+                    result.rebroadcast,
                     "; ".join(result.examples),
                 )
     return {mode: by_threads for mode, by_threads in results.items()}
@@ -317,6 +337,7 @@ def render(results: dict[str, dict[int, Run]], args: argparse.Namespace, ms: flo
                     f"{result.tx_per_s:.1f}",
                     str(result.nonce_errors),
                     str(result.other_errors),
+                    str(result.rebroadcast),
                 ]
             )
     out = [
@@ -324,7 +345,9 @@ def render(results: dict[str, dict[int, Run]], args: argparse.Namespace, ms: flo
         f"ours: gas {'estimated' if args.estimate_gas else 'explicit (21000)'}, "
         f"over {args.transport}, "
         + (f"anvil block time {args.block_time:g} s" if args.block_time else "anvil automine"),
-        table(["run", "sent", "mined", "seconds", "tx/s", "nonce err", "other err"], rows),
+        table(
+            ["run", "sent", "mined", "seconds", "tx/s", "nonce err", "other err", "re-sent"], rows
+        ),
         "",
     ]
     top = max(args.threads)
@@ -385,6 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--settle", type=float, default=15.0, help="seconds without progress before giving up"
+    )
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=3.0,
+        help="ours: seconds without progress before re-broadcasting lost transactions (3)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ from pathlib import Path
 __all__ = ["write_atomic"]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically (temp file, fsync, ``os.replace``).
 
     Missing parent directories are created; the temp file (``.<name>.*`` next to ``path``)
@@ -18,6 +18,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     Arguments:
         path: the file to write.
         data: its new content.
+        durable: fsync before the rename, so the file survives a power loss. Without it a
+            crash still never leaves a mix, but the file may be lost: for files that can be
+            derived again (one fsync costs milliseconds, per file).
 
     Raises:
         OSError: the directory or file cannot be written.
@@ -27,8 +30,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -4,7 +4,8 @@ Exception tree::
 
     CoopchainError
     ├── ChangeRefused                     a change may not be applied (not approved, …)
-    │   └── StaleBaseError                the device changed since the diff was approved
+    │   ├── StaleBaseError                the device changed since the diff was approved
+    │   └── ProposalTooLarge              the proposal does not fit the chain: split it
     ├── ConfigError (ValueError)          bad input: a file, field or host is named
     │   └── KeystoreError                 a key could not be loaded safely
     └── ChainError                        anything that went wrong talking to the chain
@@ -26,6 +27,7 @@ __all__ = [
     "ContractError",
     "CoopchainError",
     "KeystoreError",
+    "ProposalTooLarge",
     "StaleBaseError",
     "TransactionError",
     "TransactionReverted",
@@ -114,3 +116,46 @@ class ChangeRefused(CoopchainError):
 
 class StaleBaseError(ChangeRefused):
     """Raised when a device's running config changed since the diff was approved."""
+
+
+class ProposalTooLarge(ChangeRefused):
+    """Raised before anything is sent when a proposal's content is too big for the chain: the
+    gas its calldata needs exceeds what one transaction may use (the latest block's gas limit,
+    at most 2^24 since Osaka's EIP-7825), or its size exceeds the byte cap (node request and
+    transaction-pool limits).
+
+    Attributes:
+        size_bytes: the ``content`` calldata's size in bytes (compressed envelope).
+        device_count: the proposal's number of devices.
+        gas_needed: the gas the ``propose`` transaction needs at least (calldata and the
+            content's hashing).
+        gas_limit: the most gas one transaction may use (checked against).
+        block_gas_limit: the latest block's gas limit.
+        max_bytes: the byte cap the content was checked against.
+    """
+
+    def __init__(
+        self,
+        *,
+        size_bytes: int,
+        device_count: int,
+        gas_needed: int,
+        gas_limit: int,
+        block_gas_limit: int,
+        max_bytes: int,
+    ):
+        self.size_bytes = size_bytes
+        self.device_count = device_count
+        self.gas_needed = gas_needed
+        self.gas_limit = gas_limit
+        self.block_gas_limit = block_gas_limit
+        self.max_bytes = max_bytes
+        super().__init__(
+            f"the proposal is too large for the chain: {size_bytes:,} bytes of content for "
+            f"{device_count:,} device(s) need at least {gas_needed:,} gas; one transaction may "
+            f"use at most {gas_limit:,} (the latest block's gas limit is {block_gas_limit:,}, "
+            f"EIP-7825 caps a transaction at {2**24:,}) and the cap on proposal content is "
+            f"{max_bytes:,} bytes. Nothing was sent. Split the change into smaller proposals: "
+            "one per resource set, or per device group (run it on a filtered Nornir "
+            "inventory, nr.filter(...), one group at a time)"
+        )

@@ -2,19 +2,25 @@
 
 One directory per change under ``<state_dir>/changes/<content hash>/``:
 
-- ``content.json``: the proposal content, canonical bytes (what went on chain);
-- ``candidates/<host>.cfg``: the rendered configs the proposal's hashes were made from;
+- ``content.json``: the proposal content, canonical JSON (the chain holds its compressed
+  envelope, :meth:`~nornir_coopchain.model.content.ProposalContent.chain_bytes`, whose hash
+  names the directory; journals written before the envelope hold the hash of this file);
+- ``candidates.json``: the rendered config of each host, from which the proposal's hashes
+  were made (a record for people; ``coopchain show --rerender`` renders them again);
 - ``evidence.json``: the evidence report whose Merkle root was recorded on chain;
 - ``proofs/<host>.json``: one device's evidence and its inclusion proof, for its tenants;
 - ``journal.json``: the phase reached, transaction hashes and per-host results.
 
-Every file is written atomically (temp file + rename). The chain is the source of truth: a
+Every file is written atomically (temp file + rename), and fsynced unless it can be derived
+again (the per-host candidates and proofs: one fsync per host would cost more than the
+change's device work). The chain is the source of truth: a
 journal that lags behind it (killed after a transaction was sent) is brought up to date
 from chain data, never the other way round.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -23,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nornir_coopchain._files import write_atomic as _write_atomic
 from nornir_coopchain.exceptions import ConfigError
-from nornir_coopchain.model.content import EvidenceReport, ProposalContent, hash_text
+from nornir_coopchain.model.content import EvidenceReport, ProposalContent
 from nornir_coopchain.plugins.results import AppliedDevice, PreparedDevice, VerifiedDevice
 
 __all__ = ["ChangeJournal", "HostRecord", "Journal", "Phase"]
@@ -86,8 +92,8 @@ class Journal:
         made = cls(root, content.content_hash())
         if made.exists():
             return made
-        for host, config in candidates.items():
-            _write_atomic(made.path / "candidates" / f"{host}.cfg", config.encode())
+        rendered = json.dumps(candidates, indent=1, sort_keys=True).encode()
+        _write_atomic(made.path / "candidates.json", rendered, durable=False)
         _write_atomic(made.path / "content.json", content.canonical_bytes())
         made.save(journal)
         return made
@@ -139,32 +145,21 @@ class Journal:
         _write_atomic(self.path / "journal.json", journal.model_dump_json(indent=2).encode())
 
     def content(self) -> ProposalContent:
-        """The change's content, checked against its hash."""
+        """The change's content, checked against its hash (of its envelope, or of the JSON
+        itself for a journal written before the envelope)."""
         file = self.path / "content.json"
         content = ProposalContent.from_bytes(file.read_bytes())
-        if content.content_hash() != self.content_hash:
+        if content.bytes_for_hash(self.content_hash) is None:
             raise ConfigError("content does not match the journal's content hash", source=str(file))
         return content
-
-    def candidate(self, host: str) -> str:
-        """The rendered config stored for ``host``, checked against the approved hash."""
-        file = self.path / "candidates" / f"{host}.cfg"
-        try:
-            return file.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read candidate: {exc.strerror}", source=str(file)) from exc
-
-    def candidate_hash(self, host: str) -> str:
-        """hash_text of the stored candidate of ``host``."""
-        return hash_text(self.candidate(host))
 
     def write_evidence(self, report: EvidenceReport) -> None:
         """Keep the evidence report whose root is recorded on chain, and one inclusion proof
         per host (``proofs/<host>.json``) to hand to the operators each device concerns."""
         _write_atomic(self.path / "evidence.json", report.canonical_bytes())
-        for device in report.devices:
-            proof = report.proof_for(device.host)
-            _write_atomic(self.path / "proofs" / f"{device.host}.json", proof.canonical_bytes())
+        for proof in report.proofs():
+            proof_file = self.path / "proofs" / f"{proof.evidence.host}.json"
+            _write_atomic(proof_file, proof.canonical_bytes(), durable=False)
 
     def evidence(self) -> EvidenceReport | None:
         """The evidence report, if the change got that far."""

@@ -11,16 +11,16 @@ in CI (``CI=true``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from needs import needs_anvil
 
 from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.artifacts import ContractArtifact
 from nornir_coopchain.chain.client import ChainClient
-from nornir_coopchain.chain.devchain import AnvilProcess, find_anvil, start_anvil
+from nornir_coopchain.chain.devchain import AnvilProcess, start_anvil
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -32,10 +32,7 @@ FIXTURES = Path(__file__).parent / "contracts_fixture"
 
 
 def _start_anvil(extra_args: Sequence[str] = ()) -> AnvilProcess:
-    if find_anvil() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("anvil not installed in CI: run `npm ci --prefix tools`")
-        pytest.skip("anvil not installed: run `npm ci --prefix tools` (or scripts/test)")
+    needs_anvil()
     return start_anvil(extra_args=extra_args)
 
 

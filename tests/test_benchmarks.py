@@ -7,25 +7,16 @@ benchmarks/README.md.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from nornir_coopchain.chain.devchain import find_anvil
+from needs import needs_anvil
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
-
-
-def _needs_anvil() -> None:
-    if find_anvil() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("anvil not installed in CI: run `npm ci --prefix tools`")
-        pytest.skip("anvil not installed: run `npm ci --prefix tools` (or scripts/test)")
 
 
 def _run(script: str, *args: str, timeout: float = 300) -> dict[str, Any]:
@@ -49,7 +40,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-@pytest.mark.parametrize("script", ["gas.py", "scale.py", "throughput.py"])
+@pytest.mark.parametrize("script", ["gas.py", "scale.py", "throughput.py", "lab.py"])
 def test_help(script: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--help"],
@@ -65,7 +56,7 @@ def test_help(script: str) -> None:
 @pytest.mark.slow
 @pytest.mark.anvil
 def test_gas_json_shape() -> None:
-    _needs_anvil()
+    needs_anvil()
     payload = _run("gas.py")
     assert set(payload) == {"ours", "oz_governor", "per_device_storage"}
     ours, peer = payload["ours"], payload["oz_governor"]
@@ -90,17 +81,19 @@ def test_scale_json_shape() -> None:
         "chain_s",
         "vote_wait_s",
         "chain_txs",
+        "ungated_reviewed_s",
     }
     assert payload["devices"] == 10
-    assert _is_int(payload["chain_txs"])
-    for key in ("ungated_s", "gated_s", "chain_s", "vote_wait_s"):
+    assert payload["chain_txs"] == 4  # propose, two votes, record
+    for key in ("ungated_s", "gated_s", "chain_s", "vote_wait_s", "ungated_reviewed_s"):
         assert isinstance(payload[key], float)
+        assert payload[key] > 0
 
 
 @pytest.mark.slow
 @pytest.mark.anvil
 def test_throughput_json_shape() -> None:
-    _needs_anvil()
+    needs_anvil()
     payload = _run(
         "throughput.py", "--threads", "1,4,16,50", "--tx-per-thread", "2", "--seconds", "5"
     )

@@ -27,6 +27,7 @@ from nornir_coopchain.chain.models import (
     BallotMessage,
     EmergencyDeclared,
     GovernanceExecuted,
+    MemberAdded,
     MemberKeyRotated,
     ProposalCanceled,
     SignedBallot,
@@ -132,9 +133,9 @@ def test_direct_votes_and_two_person_rule(coop: CoopChain, people: list[LocalAcc
     with pytest.raises(errors.NotMember):
         coop.cast_vote(people[5], created.proposal_id, VoteType.Approve)
     cast = coop.cast_vote(people[1], created.proposal_id, VoteType.Approve).first(VoteCast)
-    assert (cast.voter, cast.member_index, cast.support, cast.units) == (
+    assert (cast.proposal_id, cast.voter, cast.support, cast.units) == (
+        created.proposal_id,
         people[1].address,
-        1,
         VoteType.Approve,
         1,
     )
@@ -243,6 +244,43 @@ def test_ballot_forgeries_are_refused(
     assert coop.proposal(pid).voted_mask == 0  # a failed batch counts nothing
     coop.cast_votes(people[7], [good])
     assert coop.proposal(pid).voted_mask == 0b10
+
+
+def test_a_batch_mixes_wallets_and_keys_and_stops_at_the_verdict(
+    chain: ChainClient, people: list[LocalAccount]
+) -> None:
+    owner = people[6]
+    wallet_address = chain.deploy(owner, load_artifact("MockERC1271Wallet"), owner.address)
+    majority = policy(AggregationRule.SimpleMajority, eligible_mask=0b1111)
+    coop = deploy(chain, people[:4], {SITE: majority})
+    coop.rotate_key(people[2], wallet_address)  # OP-2 now speaks through a contract wallet
+    created = propose(coop, people[0])  # electorate OP-1, OP-2, OP-3
+    pid = created.proposal_id
+    message = BallotMessage(proposal_id=pid, voter=wallet_address, support=VoteType.Approve)
+    by_wallet = SignedBallot(
+        **message.model_dump(),
+        signature="0x" + sign_ballot(owner, chain.chain_id, coop.address, message).hex(),
+    )
+    by_key = coop.sign_ballot(people[1], pid, VoteType.Approve)
+    too_late = coop.sign_ballot(people[3], pid, VoteType.Reject)
+
+    # 2 of 3 approvals decide at once: a later ballot in the same batch fails the whole batch.
+    with pytest.raises(errors.UnexpectedProposalState):
+        coop.cast_votes(people[7], [by_key, by_wallet, too_late])
+    assert coop.proposal(pid).voted_mask == 0
+
+    outcome = coop.cast_votes(people[7], [by_key, by_wallet])
+    votes = [(v.voter, v.support, v.units) for v in outcome.events if isinstance(v, VoteCast)]
+    assert votes == [
+        (people[1].address, VoteType.Approve, 1),
+        (wallet_address, VoteType.Approve, 1),
+    ]
+    verdict = outcome.first(VerdictReached)
+    assert (verdict.outcome, verdict.approve_units, verdict.reject_units) == (
+        ProposalState.Approved,
+        2,
+        0,
+    )
 
 
 def test_contract_wallet_votes_with_eip1271(chain: ChainClient, people: list[LocalAccount]) -> None:
@@ -391,8 +429,16 @@ def test_key_rotation(coop: CoopChain, people: list[LocalAccount]) -> None:
     assert coop.member_index(people[6].address) == 2
     with pytest.raises(errors.NotMember):
         coop.cast_vote(people[2], created.proposal_id, VoteType.Approve)
-    coop.cast_vote(people[6], created.proposal_id, VoteType.Approve)
+    cast = coop.cast_vote(people[6], created.proposal_id, VoteType.Approve).first(VoteCast)
     assert coop.proposal(created.proposal_id).voted_mask == 0b100
+    # VoteCast names the key that voted; the member behind it follows from the member events.
+    keys = {}
+    for event in coop.events(0):
+        if isinstance(event, MemberAdded):
+            keys[event.account] = event.index
+        elif isinstance(event, MemberKeyRotated):
+            keys[event.new_account] = event.index
+    assert (cast.voter, keys[cast.voter]) == (people[6].address, 2)
     with pytest.raises(errors.InvalidMember):
         coop.rotate_key(people[6], people[1].address)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from needs import needs_lab
 from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.inventory import ConnectionOptions
@@ -138,12 +139,7 @@ def test_lab_needs_root_and_says_how(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LabInfo]:
     """One lab of four routers for the whole module, removed at the end."""
-    try:
-        check_prerequisites()
-    except ConfigError as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the FRRouting lab cannot run in CI: {e}")
-        pytest.skip(f"FRRouting lab unavailable: {e}")
+    needs_lab()
     # FRR's daemons run as user frr: the lab must sit below directories others may enter.
     base = Path(tempfile.mkdtemp(prefix="cclab-", dir="/tmp"))
     base.chmod(0o755)

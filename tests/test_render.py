@@ -220,3 +220,17 @@ def test_frr_render_parses_with_vtysh_dryrun(
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Unknown command" not in output, output
+
+
+def test_an_edited_template_renders_anew_in_the_same_process(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    nr = make_nornir().filter(name="site17-r1")
+    first = rendered(nr.run(task=coopchain_render, path=templates), "site17-r1")
+    template = templates / "frr" / "site_router.j2"
+    template.write_text(template.read_text() + "! edited\n")
+    # the cached environment notices the edit even within the file system's time granularity
+    os.utime(template, ns=(template.stat().st_atime_ns, template.stat().st_mtime_ns + 10**9))
+    second = rendered(nr.run(task=coopchain_render, path=templates), "site17-r1")
+    assert second.config == first.config + "! edited\n"
+    assert second.config_hash != first.config_hash

@@ -6,41 +6,38 @@ transport exception into one from :mod:`nornir_coopchain.exceptions`
 typed error through :func:`~nornir_coopchain.chain.errors.decode_revert`.
 
 Supported URLs: ``embedded://`` (an in-process py-evm chain, fresh per connect),
-``http(s)://`` and ``ws(s)://``; :mod:`nornir_coopchain.chain.providers` holds the providers.
+``http(s)://`` and ``ws(s)://``. The client is a facade over small modules:
+
+* :mod:`~nornir_coopchain.chain.providers`: the providers behind a URL;
+* :mod:`~nornir_coopchain.chain.network`: what the node is (chain ID, PoA, free gas);
+* :mod:`~nornir_coopchain.chain.fees`: fee fields and their shared cache;
+* :mod:`~nornir_coopchain.chain.sending` and :mod:`~nornir_coopchain.chain.nonce`: filling,
+  signing and sending with managed nonces;
+* :mod:`~nornir_coopchain.chain.inflight` and :mod:`~nornir_coopchain.chain.rebroadcast`:
+  sent transactions kept until mined, and sent again when the node lost them;
+* :mod:`~nornir_coopchain.chain.receipts`: waiting for receipts, replaying reverts.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3Exception
-from web3.middleware import ExtraDataToPOAMiddleware
+from web3.exceptions import Web3Exception
 
-from nornir_coopchain.chain.errors import decode_revert
+from nornir_coopchain.chain import rebroadcast, receipts, sending
+from nornir_coopchain.chain.fees import DEFAULT_TIP, FEE_TTL, FeeCache, read_fees
+from nornir_coopchain.chain.inflight import InFlight
+from nornir_coopchain.chain.network import detect_network, is_poa_block, trim_middleware
 from nornir_coopchain.chain.nonce import NonceManager
 from nornir_coopchain.chain.providers import EmbeddedProvider, SyncWebSocketProvider, make_provider
-from nornir_coopchain.chain.rpc_errors import (
-    TRANSPORT_ERRORS,
-    is_already_known,
-    is_nonce_too_low,
-    node_errors,
-    redact_url,
-    revert_data,
-    rpc_message,
-    transport_detail,
-)
-from nornir_coopchain.exceptions import (
-    ChainConnectionError,
-    ConfigError,
-    TransactionError,
-    TransactionReverted,
-    TransactionTimeout,
-)
+from nornir_coopchain.chain.rebroadcast import REBROADCAST_AFTER
+from nornir_coopchain.chain.rpc_errors import node_errors, revert_data, rpc_message
+from nornir_coopchain.chain.sending import GAS_MARGIN, GAS_MULTIPLIER
+from nornir_coopchain.exceptions import ConfigError, TransactionError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -48,41 +45,24 @@ if TYPE_CHECKING:
 
     from eth_account.signers.local import LocalAccount
     from eth_typing import ChecksumAddress, HexStr
+    from hexbytes import HexBytes
     from web3.contract.contract import ContractFunction
-    from web3.types import (
-        BlockIdentifier,
-        LogReceipt,
-        RPCEndpoint,
-        TxParams,
-        TxReceipt,
-    )
+    from web3.types import BlockIdentifier, LogReceipt, TxParams, TxReceipt
 
     from nornir_coopchain.chain.artifacts import ContractArtifact
 
-# SyncWebSocketProvider, revert_data and rpc_message live in providers / rpc_errors; they are
-# re-exported here, where they were first defined.
-__all__ = ["ChainClient", "SyncWebSocketProvider", "is_poa_block", "revert_data", "rpc_message"]
-
-GAS_MULTIPLIER = 1.2
-GAS_MARGIN = 10_000
-FEE_TTL = 1.0  # seconds a fee reading is reused
-DEFAULT_TIP = 10**9  # 1 gwei, when the node has no eth_maxPriorityFeePerGas
-_MAX_NONCE_RETRIES = 3
-
-
-def _to_int(value: object) -> int:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        return int(value, 16) if value.startswith("0x") else int(value)
-    return int.from_bytes(bytes(cast("bytes", value)), "big")
-
-
-def is_poa_block(block: Mapping[str, Any]) -> bool:
-    """Whether a block's ``extraData`` is longer than 32 bytes (Clique / IBFT / QBFT)."""
-    extra = block.get("extraData") or b""
-    raw = bytes(HexBytes(extra)) if isinstance(extra, (bytes, str)) else b""
-    return len(raw) > 32
+# Names defined here before the client was split into modules stay importable from here.
+__all__ = [
+    "DEFAULT_TIP",
+    "FEE_TTL",
+    "GAS_MARGIN",
+    "GAS_MULTIPLIER",
+    "ChainClient",
+    "SyncWebSocketProvider",
+    "is_poa_block",
+    "revert_data",
+    "rpc_message",
+]
 
 
 class ChainClient:
@@ -98,6 +78,9 @@ class ChainClient:
         free_gas: zero gas price or zero base fee (a Besu-style consortium network).
         legacy_transactions: no base fee, or free gas: ``gasPrice`` transactions are sent.
         nonces: the :class:`NonceManager` shared by every sender.
+        inflight: the sent transactions kept until mined (not on the embedded chain).
+        rebroadcast_after: seconds without a receipt before :meth:`wait_for_receipt` looks
+            for a lost transaction to send again.
     """
 
     def __init__(
@@ -108,6 +91,7 @@ class ChainClient:
         confirmations: int = 0,
         receipt_timeout: float = 60.0,
         poll_interval: float = 0.05,
+        rebroadcast_after: float = REBROADCAST_AFTER,
     ):
         self.w3 = w3
         self.url = url
@@ -115,24 +99,21 @@ class ChainClient:
         self.confirmations = confirmations
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
+        self.rebroadcast_after = rebroadcast_after
         self.nonces = NonceManager(self._pending_count)
-        self._fees: tuple[dict[str, int], float] = ({}, -FEE_TTL)
+        self.inflight = InFlight()
         # eth-tester rejects a nonce ahead of the account's (no queue for future nonces):
         # there, nonce allocation and sending happen in order under one lock.
         self._send_order: AbstractContextManager[Any] = (
             threading.Lock() if self.kind == "embedded" else nullcontext()
         )
-        with self._node("detect chain"):
-            genesis, latest = self._raw_block("earliest"), self._raw_block("latest")
-            self.is_poa = is_poa_block(genesis) or is_poa_block(latest)
-            if self.is_poa:
-                w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-            self.chain_id: int = w3.eth.chain_id
-            base_fee = latest.get("baseFeePerGas")
-            gas_price = w3.eth.gas_price
-        base = None if base_fee is None else _to_int(base_fee)
-        self.free_gas: bool = gas_price == 0 or base == 0
-        self.legacy_transactions: bool = base is None or self.free_gas
+        trim_middleware(w3)
+        network = detect_network(w3, url, embedded=self.kind == "embedded")
+        self.chain_id: int = network.chain_id
+        self.is_poa: bool = network.is_poa
+        self.free_gas: bool = network.free_gas
+        self.legacy_transactions: bool = network.legacy_transactions
+        self._fees = FeeCache(partial(read_fees, w3, url, legacy=self.legacy_transactions))
 
     @classmethod
     def connect(
@@ -143,6 +124,7 @@ class ChainClient:
         receipt_timeout: float = 60.0,
         poll_interval: float = 0.05,
         request_timeout: float = 30.0,
+        rebroadcast_after: float = REBROADCAST_AFTER,
     ) -> ChainClient:
         """Connect to a node and detect how to talk to it.
 
@@ -153,15 +135,17 @@ class ChainClient:
             receipt_timeout: default seconds :meth:`wait_for_receipt` waits.
             poll_interval: seconds between receipt polls.
             request_timeout: seconds each JSON-RPC request may take.
+            rebroadcast_after: seconds without a receipt before looking for a lost
+                transaction (then again every as many seconds, while waiting).
 
         Returns:
             The connected client.
 
         Raises:
-            ConfigError: the URL scheme is not supported.
+            ConfigError: the URL scheme is not supported, or a timing is not positive.
             ChainConnectionError: the node cannot be reached (the message names the URL).
         """
-        if confirmations < 0 or receipt_timeout <= 0 or poll_interval <= 0:
+        if confirmations < 0 or min(receipt_timeout, poll_interval, rebroadcast_after) <= 0:
             raise ConfigError("confirmations must be >= 0, timeouts and intervals > 0")
         provider = make_provider(url, request_timeout)
         try:
@@ -171,94 +155,105 @@ class ChainClient:
                 confirmations=confirmations,
                 receipt_timeout=receipt_timeout,
                 poll_interval=poll_interval,
+                rebroadcast_after=rebroadcast_after,
             )
         except BaseException:
             if isinstance(provider, SyncWebSocketProvider):
                 provider.close()
             raise
 
-    # ------------------------------------------------------------------ plumbing
-
-    def _node(self, what: str, *, tx_hash: str | None = None) -> AbstractContextManager[None]:
-        """Translate transport and web3 exceptions raised inside the block; decode reverts."""
-        return node_errors(self.url, what, tx_hash=tx_hash)
-
-    def _raw_block(self, tag: str) -> dict[str, Any]:
-        """A block as the node sends it (a PoA block fails web3's validation before detection)."""
-        if self.kind == "embedded":  # eth-tester's raw blocks use snake_case keys
-            return dict(self.w3.eth.get_block(cast("BlockIdentifier", tag)))
-        response = self.w3.provider.make_request(
-            cast("RPCEndpoint", "eth_getBlockByNumber"), [tag, False]
-        )
-        block = response.get("result")
-        if not isinstance(block, dict):
-            raise ChainConnectionError(
-                f"node at {redact_url(self.url)} returned no {tag} block: {response.get('error')}"
-            )
-        return block
+    # ------------------------------------------------------------------ reading the chain
 
     def _pending_count(self, address: ChecksumAddress) -> int:
-        with self._node("read the nonce"):
+        with node_errors(self.url, "read the nonce"):
             return self.w3.eth.get_transaction_count(address, "pending")
 
     def now(self) -> int:
         """The latest block's timestamp (chain time, seconds)."""
-        with self._node("read the latest block"):
+        with node_errors(self.url, "read the latest block"):
             return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def block_number(self) -> int:
         """The latest block number."""
-        with self._node("read the block number"):
+        with node_errors(self.url, "read the block number"):
             return self.w3.eth.block_number
 
     def fee_fields(self) -> dict[str, int]:
         """Fee fields for a new transaction: ``gasPrice`` (legacy) or EIP-1559 caps.
 
-        Answers are reused for ``FEE_TTL`` seconds (``maxFeePerGas`` = 2 x base fee + tip
-        leaves room for several blocks of base-fee growth).
+        Answers are reused for ``FEE_TTL`` seconds and refreshed by one thread per expiry
+        (``maxFeePerGas`` = 2 x base fee + tip leaves room for several blocks of base-fee
+        growth); a free-gas network never asks: ``{"gasPrice": 0}``.
 
         Raises:
             ChainConnectionError: the node could not be asked.
         """
         if self.free_gas:
             return {"gasPrice": 0}
-        cached, when = self._fees
-        if time.monotonic() - when < FEE_TTL:
-            return dict(cached)
-        fees = self._read_fees()
-        self._fees = (fees, time.monotonic())
-        return dict(fees)
+        return self._fees.fields()
 
-    def _read_fees(self) -> dict[str, int]:
-        with self._node("read fees"):
-            if self.legacy_transactions:
-                return {"gasPrice": self.w3.eth.gas_price}
-            base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
-            try:
-                tip = int(self.w3.eth.max_priority_fee)
-            except Web3Exception:
-                tip = DEFAULT_TIP
-        return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
+    def call(
+        self, fn: ContractFunction, *, block: BlockIdentifier = "latest", sender: str | None = None
+    ) -> Any:
+        """Run a contract function with ``eth_call`` (one request).
+
+        Arguments:
+            fn: a bound contract function.
+            block: block number or tag.
+            sender: the ``from`` address, if the function cares.
+
+        Returns:
+            The decoded return value(s), as web3 returns them.
+
+        Raises:
+            TransactionReverted: the call reverted (a ContractError subclass when known).
+            ChainConnectionError: the node could not be reached.
+        """
+        tx = {"from": Web3.to_checksum_address(sender)} if sender else {}
+        with node_errors(self.url, f"call {fn.fn_name}"):
+            return fn.call(cast("TxParams", tx), block_identifier=block)
+
+    def get_logs(
+        self,
+        address: str | Sequence[str],
+        from_block: int,
+        to_block: int,
+        topics: Sequence[Any] | None = None,
+    ) -> list[LogReceipt]:
+        """``eth_getLogs`` over an inclusive block range, sorted by (block, logIndex).
+
+        Raises:
+            ChainConnectionError: the node failed (e.g. the range is too large for it).
+        """
+        addresses = [address] if isinstance(address, str) else list(address)
+        params: dict[str, Any] = {
+            "address": [Web3.to_checksum_address(item) for item in addresses],
+            "fromBlock": from_block,
+            "toBlock": to_block,
+        }
+        if topics:
+            params["topics"] = list(topics)
+        with node_errors(self.url, f"read logs {from_block}-{to_block}"):
+            logs = self.w3.eth.get_logs(cast("Any", params))
+        return sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
 
     # ------------------------------------------------------------------ sending
 
     def estimate_gas(self, tx: TxParams) -> int:
-        """Estimated gas times 1.2, plus a margin.
+        """Estimated gas times 1.2, plus a margin (one ``eth_estimateGas``).
 
         Raises:
             TransactionReverted: the call reverts (a ContractError subclass when known).
         """
-        probe = {key: tx[key] for key in ("from", "to", "data", "value") if key in tx}
-        with self._node("estimate gas"):
-            estimate = self.w3.eth.estimate_gas(cast("TxParams", probe))
-        return int(estimate * GAS_MULTIPLIER) + GAS_MARGIN
+        return sending.estimate_gas(self, tx)
 
     def send_transaction(self, account: LocalAccount, tx: Mapping[str, Any]) -> HexBytes:
         """Fill, sign locally and send a transaction.
 
         Fills ``chainId``, ``nonce`` (from :attr:`nonces`), ``gas`` and fee fields when
         absent. A node answer "already known" for the exact transaction we sent counts as
-        sent.
+        sent. The signed transaction is kept until mined (:attr:`inflight`), so
+        :meth:`wait_for_receipt` can send it again if the node loses it.
 
         Arguments:
             account: the local signing account.
@@ -268,74 +263,13 @@ class ChainClient:
             The transaction hash.
 
         Raises:
-            ConfigError: ``tx["from"]`` is another account, or the fields cannot be signed.
+            ConfigError: ``tx["from"]`` is another account, ``tx["chainId"]`` another chain,
+                or the fields cannot be signed.
             TransactionReverted: gas estimation reverted (typed by decode_revert).
             TransactionError: the node rejected the transaction.
             ChainConnectionError: the node could not be reached.
         """
-        fields: dict[str, Any] = dict(tx)
-        sender = fields.pop("from", account.address)
-        if Web3.to_checksum_address(sender) != account.address:
-            raise ConfigError(f"tx 'from' {sender} is not the signing account {account.address}")
-        fields.setdefault("chainId", self.chain_id)
-        fields.setdefault("value", 0)
-        if "gasPrice" not in fields and "maxFeePerGas" not in fields:
-            fields.update(self.fee_fields())
-        if "gas" not in fields:
-            fields["gas"] = self.estimate_gas(cast("TxParams", {**fields, "from": account.address}))
-        if "nonce" in fields:
-            return self._send_signed(account, fields, managed=False)
-        for _ in range(_MAX_NONCE_RETRIES):
-            with self._send_order:
-                fields["nonce"] = self.nonces.take(account.address)
-                try:
-                    return self._send_signed(account, fields, managed=True)
-                except _NonceTooLow:
-                    self.nonces.resync(account.address)
-        raise TransactionError(
-            f"node kept answering 'nonce too low' for {account.address} after resyncing"
-        )
-
-    def _send_signed(
-        self, account: LocalAccount, fields: dict[str, Any], *, managed: bool
-    ) -> HexBytes:
-        address, nonce = account.address, int(fields["nonce"])
-        try:
-            signed = account.sign_transaction(fields)
-        except (TypeError, ValueError) as exc:
-            if managed:
-                self.nonces.release(address, nonce)
-            raise ConfigError(f"cannot sign transaction: {exc}") from exc
-        tx_hash = HexBytes(signed.hash)
-        try:
-            self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except (Web3Exception, *TRANSPORT_ERRORS) as exc:
-            message = rpc_message(exc)
-            if is_already_known(message) or self._is_known(tx_hash):
-                return tx_hash
-            if isinstance(exc, TRANSPORT_ERRORS):
-                if managed:  # unknown whether it arrived: let the node tell next time
-                    self.nonces.resync(address)
-                raise ChainConnectionError(
-                    f"cannot reach node at {redact_url(self.url)}: send the transaction: "
-                    f"{transport_detail(exc, self.url)}"
-                ) from exc
-            if managed and is_nonce_too_low(message):
-                raise _NonceTooLow from exc
-            if managed:
-                self.nonces.release(address, nonce)
-            raise TransactionError(
-                f"node at {redact_url(self.url)} rejected the transaction: {rpc_message(exc)}",
-                tx_hash=tx_hash.to_0x_hex(),
-            ) from exc
-        return tx_hash
-
-    def _is_known(self, tx_hash: HexBytes) -> bool:
-        try:
-            self.w3.eth.get_transaction(tx_hash)
-        except (Web3Exception, *TRANSPORT_ERRORS):
-            return False
-        return True
+        return sending.send_transaction(self, account, tx)
 
     def transact(
         self,
@@ -398,12 +332,17 @@ class ChainClient:
             )
         return Web3.to_checksum_address(address)
 
-    # ------------------------------------------------------------------ receipts and calls
+    # ------------------------------------------------------------------ receipts and recovery
 
     def wait_for_receipt(
         self, tx_hash: HexBytes | bytes | str, *, timeout: float | None = None
     ) -> TxReceipt:
         """Poll for a receipt, wait for confirmations, and raise the revert if status is 0.
+
+        While a transaction this client sent has no receipt, every
+        :attr:`rebroadcast_after` seconds (and once at the timeout) the client checks
+        whether the node lost it or an earlier nonce of the same account, and sends the
+        kept transactions again (see :mod:`~nornir_coopchain.chain.rebroadcast`).
 
         Arguments:
             tx_hash: the transaction hash.
@@ -415,103 +354,24 @@ class ChainClient:
         Raises:
             TransactionTimeout: no receipt (or not enough confirmations) in time.
             TransactionReverted: mined with status 0 (a ContractError subclass when known).
+            TransactionError: its nonce was mined with another transaction.
             ChainConnectionError: the node could not be reached.
         """
-        tx_hash = HexBytes(tx_hash)
-        hex_hash = tx_hash.to_0x_hex()
-        limit = self.receipt_timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        receipt: TxReceipt | None = None
-        while True:
-            with self._node("read a receipt"):
-                if receipt is None:
-                    try:
-                        receipt = self.w3.eth.get_transaction_receipt(tx_hash)
-                    except TransactionNotFound:
-                        receipt = None
-                if receipt is not None and (
-                    self.confirmations == 0
-                    or self.w3.eth.block_number - receipt["blockNumber"] >= self.confirmations
-                ):
-                    break
-            if time.monotonic() >= deadline:
-                state = (
-                    "not mined"
-                    if receipt is None
-                    else f"fewer than {self.confirmations} confirmations"
-                )
-                raise TransactionTimeout(
-                    f"transaction {hex_hash} {state} after {limit:g} s", tx_hash=hex_hash
-                )
-            time.sleep(self.poll_interval)
-        if receipt["status"] == 0:
-            raise self._replay_revert(tx_hash, receipt)
-        return receipt
+        return receipts.wait_for_receipt(self, tx_hash, timeout=timeout)
 
-    def _replay_revert(self, tx_hash: HexBytes, receipt: TxReceipt) -> TransactionError:
-        hex_hash = tx_hash.to_0x_hex()
-        with self._node("read a reverted transaction"):
-            tx = self.w3.eth.get_transaction(tx_hash)
-            call = {
-                "from": tx["from"],
-                "to": tx.get("to"),
-                "data": tx["input"],
-                "value": tx["value"],
-                "gas": tx["gas"],
-            }
-        try:
-            with self._node("replay a reverted transaction", tx_hash=hex_hash):
-                self.w3.eth.call(cast("TxParams", call), receipt["blockNumber"])
-        except TransactionReverted as exc:
-            return exc
-        if receipt["gasUsed"] >= tx["gas"]:
-            return TransactionError(f"ran out of gas ({tx['gas']})", tx_hash=hex_hash)
-        return decode_revert(None, tx_hash=hex_hash)
+    def rebroadcast_lost(self, address: ChecksumAddress) -> int:
+        """Send again the kept transactions of ``address`` that the node lost.
 
-    def call(
-        self, fn: ContractFunction, *, block: BlockIdentifier = "latest", sender: str | None = None
-    ) -> Any:
-        """Run a contract function with ``eth_call``.
-
-        Arguments:
-            fn: a bound contract function.
-            block: block number or tag.
-            sender: the ``from`` address, if the function cares.
+        :meth:`wait_for_receipt` does this by itself; a sender that does not wait for
+        receipts (a pipeline) calls it when the account's mined nonce stops moving.
 
         Returns:
-            The decoded return value(s), as web3 returns them.
+            How many transactions were sent again.
 
         Raises:
-            TransactionReverted: the call reverted (a ContractError subclass when known).
             ChainConnectionError: the node could not be reached.
         """
-        tx = {"from": Web3.to_checksum_address(sender)} if sender else {}
-        with self._node(f"call {fn.fn_name}"):
-            return fn.call(cast("TxParams", tx), block_identifier=block)
-
-    def get_logs(
-        self,
-        address: str | Sequence[str],
-        from_block: int,
-        to_block: int,
-        topics: Sequence[Any] | None = None,
-    ) -> list[LogReceipt]:
-        """``eth_getLogs`` over an inclusive block range, sorted by (block, logIndex).
-
-        Raises:
-            ChainConnectionError: the node failed (e.g. the range is too large for it).
-        """
-        addresses = [address] if isinstance(address, str) else list(address)
-        params: dict[str, Any] = {
-            "address": [Web3.to_checksum_address(item) for item in addresses],
-            "fromBlock": from_block,
-            "toBlock": to_block,
-        }
-        if topics:
-            params["topics"] = list(topics)
-        with self._node(f"read logs {from_block}-{to_block}"):
-            logs = self.w3.eth.get_logs(cast("Any", params))
-        return sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
+        return rebroadcast.rebroadcast_lost(self, address)[1]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -531,7 +391,3 @@ class ChainClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-class _NonceTooLow(Exception):
-    """Internal: the node says our managed nonce is used (by a transaction not ours)."""

@@ -67,13 +67,15 @@ class DevChain:
     def revert(self, snapshot_id: int) -> None:
         """Return to a snapshot (anvil forgets it afterwards; take a new one to reuse).
 
-        Nonces cached by the client's NonceManager are dropped.
+        Nonces cached by the client's NonceManager are dropped, and so are its kept
+        transactions (re-broadcasting one would replay it on the reverted chain).
         """
         if self._tester is not None:
             self._tester.revert_to_snapshot(snapshot_id)
         elif not self._rpc("evm_revert", [hex(snapshot_id)]):
             raise ChainConnectionError(f"anvil has no snapshot {snapshot_id}")
         self.client.nonces.reset()
+        self.client.inflight.clear()
 
     def mine(self, blocks: int = 1) -> None:
         """Mine ``blocks`` blocks (including pending transactions)."""

@@ -308,12 +308,16 @@ class EmergencyDeclared(_Event):
 
 
 class VoteCast(_Event):
-    """A member voted, directly or by ballot."""
+    """A member voted, directly or by ballot.
+
+    ``voter`` is the member's key at the time of the vote; the member index follows from the
+    MemberAdded and MemberKeyRotated events (or ``CoopChain.member_index`` while the key is
+    current).
+    """
 
     kind: Literal["VoteCast"] = "VoteCast"
     proposal_id: int
     voter: Address
-    member_index: int
     support: VoteType
     units: int
 

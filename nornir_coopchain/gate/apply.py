@@ -63,21 +63,32 @@ def _gated_host(
     template: str | None,
     templates: Path,
     revert_in: int | None,
-    preflight: bool,
     chain_now: int,
+    configs: dict[str, str] | None,
 ) -> Result:
-    rendered: RenderedConfig = task.run(coopchain_render, template=template, path=templates).result
+    """Preflight (``configs`` None: render and check only) or apply and verify the host.
+
+    The apply pass pushes the config its preflight rendered and checked (``configs``).
+    """
+    preflight = configs is None
+    if configs is None:
+        rendered: RenderedConfig = task.run(
+            coopchain_render, template=template, path=templates
+        ).result
+        config = rendered.config
+    else:
+        config = configs[task.host.name]
     applied: AppliedDevice = task.run(
         coopchain_apply,
         change=change,
-        config=rendered.config,
+        config=config,
         revert_in=revert_in,
         dry_run=preflight,
         chain_now=chain_now,
     ).result
     if preflight:
-        return Result(host=task.host, result=(applied, None))
-    verify = task.run(coopchain_verify, change=change, config=rendered.config)
+        return Result(host=task.host, result=config)
+    verify = task.run(coopchain_verify, change=change, config=config)
     return Result(host=task.host, result=(applied, verify.result), failed=verify.failed)
 
 
@@ -218,19 +229,22 @@ def apply_change(
         )
     targets = nr.filter(filter_func=lambda host: host.name in hosts)
     run = partial(
-        targets.run,
-        task=_gated_host,
+        _gated_host,
         change=change,
         template=template,
         templates=templates,
         revert_in=revert_in,
+    )
+    preflight = targets.run(
+        task=run,
+        name="coopchain preflight",
+        chain_now=session.client.now(),
+        configs=None,
         on_failed=True,
     )
     refused = {
         host: error
-        for host, error in failed_hosts(
-            run(name="coopchain preflight", preflight=True, chain_now=session.client.now())
-        ).items()
+        for host, error in failed_hosts(preflight).items()
         if isinstance(error, (ChangeRefused, ConfigError))
     }
     if refused:
@@ -239,15 +253,23 @@ def apply_change(
     journal = _journal_for(session, change)
     record = journal.read().model_copy(update={"phase": "applying"})
     journal.save(record)
-    results = run(
-        name=f"coopchain apply #{proposal_id}", preflight=False, chain_now=session.client.now()
+    # A host whose preflight failed otherwise (unreachable) fails alone; the others push
+    # exactly the config their preflight rendered and checked.
+    errors = {host: describe(error) for host, error in failed_hosts(preflight).items()}
+    configs = {host: str(preflight[host].result) for host in hosts if host not in errors}
+    results = targets.filter(filter_func=lambda host: host.name in configs).run(
+        task=run,
+        name=f"coopchain apply #{proposal_id}",
+        chain_now=session.client.now(),
+        configs=configs,
+        on_failed=True,
     )
-    errors = {host: describe(error) for host, error in failed_hosts(results).items()}
+    errors.update({host: describe(error) for host, error in failed_hosts(results).items()})
     leaves: list[DeviceEvidence] = []
     outcomes: list[DeviceOutcome] = []
     host_records: dict[str, HostRecord] = {}
     for host in hosts:
-        multi = results[host]
+        multi = results.get(host, ())
         verified = next((r.result for r in multi if isinstance(r.result, VerifiedDevice)), None)
         applied = next((r.result for r in multi if isinstance(r.result, AppliedDevice)), None)
         if verified is None:

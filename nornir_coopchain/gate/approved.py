@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict
 
@@ -11,7 +10,8 @@ from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.models import ProposalInfo
 from nornir_coopchain.exceptions import ChangeRefused
 from nornir_coopchain.model.content import MANIFEST_LEAF_TYPES, DeviceChange, ProposalContent
-from nornir_coopchain.model.merkle import MerkleTree, verify
+from nornir_coopchain.model.hashing import keccak, to_hex32
+from nornir_coopchain.model.merkle import verify
 from nornir_coopchain.model.rules import ProposalState
 
 __all__ = ["ApprovedChange", "fetch_change"]
@@ -25,11 +25,6 @@ class ApprovedChange(BaseModel):
     proposal: ProposalInfo
     content: ProposalContent
 
-    @cached_property
-    def manifest_tree(self) -> MerkleTree:
-        """The content's manifest tree, built once (every host's check uses it)."""
-        return self.content.manifest_tree()
-
     @property
     def proposal_id(self) -> int:
         """The proposal number."""
@@ -41,7 +36,7 @@ class ApprovedChange(BaseModel):
         Raises:
             ChangeRefused: the host is not in the approved manifest.
         """
-        tree = self.manifest_tree
+        tree = self.content.manifest_tree
         for index, device in enumerate(self.content.devices):
             if device.host != host:
                 continue
@@ -92,6 +87,8 @@ def fetch_change(
     Raises:
         ChangeRefused: the proposal is in another state, or its content does not match the
             content hash or manifest root stored on chain (tampered).
+        ConfigError: the posted content cannot be decoded (unknown envelope version, corrupt
+            stream, over the size cap, not canonical JSON).
         ChainError: the proposal does not exist or the chain cannot be read.
     """
     info = coop.proposal(proposal_id)
@@ -99,9 +96,10 @@ def fetch_change(
     if states and info.state not in states and not early:
         wanted = " or ".join(state.name for state in states)
         raise ChangeRefused(f"proposal {proposal_id} is {info.state.name}, not {wanted}")
-    content = ProposalContent.from_bytes(coop.fetch_content(proposal_id))
-    if content.content_hash() != info.content_hash:
+    raw = coop.fetch_content(proposal_id)  # the hash binds the posted bytes, not a re-encoding
+    if to_hex32(keccak(raw)) != info.content_hash.lower():
         raise ChangeRefused(f"proposal {proposal_id}: content does not match its on-chain hash")
+    content = ProposalContent.from_chain_bytes(raw)
     if content.manifest_root() != info.manifest_root or content.device_count != info.device_count:
         raise ChangeRefused(f"proposal {proposal_id}: content does not match its manifest root")
     return ApprovedChange(proposal=info, content=content)

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from nornir.core import Nornir
 from nornir.core.exceptions import NornirSubTaskError
@@ -15,7 +15,8 @@ from nornir.core.task import MultiResult, Result, Task
 from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.chain.models import ProposalCreated
-from nornir_coopchain.exceptions import ChangeRefused, ConfigError
+from nornir_coopchain.chain.rpc_errors import node_errors
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ProposalTooLarge
 from nornir_coopchain.journal import ChangeJournal, Journal
 from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
 from nornir_coopchain.model.diffs import touched_tenants
@@ -27,17 +28,35 @@ from nornir_coopchain.plugins.tasks.coopchain_render import coopchain_render
 from nornir_coopchain.session import CoopchainSession
 
 __all__ = [
+    "MAX_CONTENT_BYTES",
+    "TX_GAS_CAP",
     "PreparedChange",
     "ProposalHandle",
     "build_content",
+    "check_proposal_size",
     "declare_emergency_change",
     "describe",
     "failed_hosts",
     "prepare_change",
     "propose_change",
+    "propose_gas",
     "templates_commit",
     "templates_hash",
 ]
+
+
+MAX_CONTENT_BYTES: Final = 512 * 1024
+"""Default cap on a proposal's ``content`` calldata (the compressed envelope), whatever the
+block gas limit: JSON-RPC carries a raw transaction hex-encoded (twice its size; anvil refuses
+request bodies over ~2 MB) and nodes cap transaction sizes (geth's pool: 128 KiB). About
+3,000 devices of the sample site's tenant turn-up (~160 bytes each compressed)."""
+
+TX_GAS_CAP: Final = 2**24
+"""The most gas one transaction may use since Osaka (EIP-7825), whatever the block's limit."""
+
+_PROPOSE_ABI_OVERHEAD: Final = 4 + 11 * 32 + 2 * 32 + 32 + 3 * 32 + 32
+"""Calldata of ``propose`` besides the content: selector, the request's 11 words, two
+offsets, the signature's length and 65 bytes padded to 96, the content's length."""
 
 
 class PreparedChange(BaseModel):
@@ -222,6 +241,69 @@ def affected_mask(session: CoopchainSession, tenants: Iterable[str]) -> int:
     return sum(1 << index[tenant] for tenant in set(tenants))
 
 
+def propose_gas(content: bytes) -> int:
+    """The gas a ``propose`` (or ``declareEmergency``) transaction carrying ``content`` needs
+    at least: the calldata (21,000 + 16 gas per non-zero and 4 per zero byte) plus copying and
+    hashing the content in memory (memory expansion grows with its square), or the EIP-7623
+    calldata floor (Prague: 21,000 + 40 gas per non-zero and 10 per zero byte) when higher.
+    The rest of the call's execution (signature check, storage) is not counted.
+
+    Arguments:
+        content: the ``content`` calldata (:meth:`ProposalContent.chain_bytes`).
+
+    Returns:
+        A lower bound of the transaction's gas.
+    """
+    words = (len(content) + 31) // 32
+    nonzero = len(content) - content.count(0)
+    zeros = words * 32 - nonzero + _PROPOSE_ABI_OVERHEAD  # padding, and the overhead: at least
+    calldata = 21_000 + 16 * nonzero + 4 * zeros
+    in_memory = 3 * words + words * words // 512 + 3 * words + 6 * words  # expand, copy, hash
+    floor = 21_000 + 10 * (zeros + 4 * nonzero)
+    return max(calldata + in_memory, floor)
+
+
+def _block_gas_limit(session: CoopchainSession) -> int:
+    client = session.client
+    with node_errors(client.url, "read the latest block's gas limit"):
+        return int(client.w3.eth.get_block("latest")["gasLimit"])
+
+
+def check_proposal_size(
+    session: CoopchainSession,
+    content: bytes,
+    device_count: int,
+    *,
+    max_bytes: int = MAX_CONTENT_BYTES,
+) -> None:
+    """Refuse content the chain cannot take in one ``propose``, before anything is sent.
+
+    Arguments:
+        session: the proposer's session (the latest block's gas limit is read).
+        content: the ``content`` calldata (:meth:`ProposalContent.chain_bytes`).
+        device_count: the proposal's number of devices (for the message).
+        max_bytes: the cap on the content's size in bytes.
+
+    Raises:
+        ProposalTooLarge: :func:`propose_gas` exceeds the latest block's gas limit or
+            :data:`TX_GAS_CAP` (EIP-7825, enforced from Osaka on), or the content exceeds
+            ``max_bytes``; it names the figures and says to split the change.
+        ChainConnectionError: the latest block cannot be read.
+    """
+    block_gas_limit = _block_gas_limit(session)
+    gas_limit = min(block_gas_limit, TX_GAS_CAP)
+    gas = propose_gas(content)
+    if gas > gas_limit or len(content) > max_bytes:
+        raise ProposalTooLarge(
+            size_bytes=len(content),
+            device_count=device_count,
+            gas_needed=gas,
+            gas_limit=gas_limit,
+            block_gas_limit=block_gas_limit,
+            max_bytes=max_bytes,
+        )
+
+
 def _find_on_chain(
     session: CoopchainSession, content_hash: str, from_block: int
 ) -> ProposalCreated | None:
@@ -272,14 +354,34 @@ def propose_change(
     candidates: dict[str, str],
     *,
     executor: str | None = None,
+    max_content_bytes: int = MAX_CONTENT_BYTES,
 ) -> ProposalHandle:
     """Sign and submit ONE proposal for the change, journalled so a rerun resumes.
 
+    The content goes on chain as its compressed envelope (:meth:`ProposalContent.chain_bytes`).
     A rerun after a kill never proposes twice: an unfinished journal of the same change
     (same resource set and manifest root) is resumed with its stored content; its proposal
     ID is reused, or, if the kill came after sending, matched to the ProposalCreated event.
+
+    Arguments:
+        session: the proposer's session.
+        content: the change.
+        candidates: the rendered config of each host (kept in the journal).
+        executor: another account allowed to record the verification, if any.
+        max_content_bytes: the cap on the content's calldata size (see
+            :func:`check_proposal_size`).
+
+    Raises:
+        ProposalTooLarge: the content does not fit the chain; nothing was sent or journalled.
     """
-    return _submit(session, content, candidates, executor=executor, emergency=False)
+    return _submit(
+        session,
+        content,
+        candidates,
+        executor=executor,
+        emergency=False,
+        max_content_bytes=max_content_bytes,
+    )
 
 
 def declare_emergency_change(
@@ -288,6 +390,7 @@ def declare_emergency_change(
     candidates: dict[str, str],
     *,
     executor: str | None = None,
+    max_content_bytes: int = MAX_CONTENT_BYTES,
 ) -> ProposalHandle:
     """Declare ONE emergency change (break-glass), journalled like :func:`propose_change`.
 
@@ -302,8 +405,16 @@ def declare_emergency_change(
             first; an emergency declaration is never resumed from an ordinary proposal).
         NotEmergencyRole: the operator does not hold the emergency role (contract error).
         InvalidWindow: the window is not open yet (or otherwise invalid; contract error).
+        ProposalTooLarge: the content does not fit the chain; nothing was sent or journalled.
     """
-    return _submit(session, content, candidates, executor=executor, emergency=True)
+    return _submit(
+        session,
+        content,
+        candidates,
+        executor=executor,
+        emergency=True,
+        max_content_bytes=max_content_bytes,
+    )
 
 
 def _resumable(session: CoopchainSession, proposal_id: int, emergency: bool) -> int:
@@ -323,23 +434,33 @@ def _submit(
     *,
     executor: str | None,
     emergency: bool,
+    max_content_bytes: int,
 ) -> ProposalHandle:
     client, coop = session.client, session.coop
     root = session.settings.journal_dir()
     pending = _pending_same_change(session, content)
-    if pending is not None:
-        content = pending.content()
-    journal = pending or Journal.create(
-        root,
-        content,
-        candidates,
-        ChangeJournal(
-            content_hash=content.content_hash(),
-            chain_id=client.chain_id,
-            contract=coop.address,
-            proposer=session.account.address,
-        ),
-    )
+    if pending is None:
+        posted = content.chain_bytes()
+        # Before the journal: a change too big for the chain leaves nothing to resume.
+        check_proposal_size(session, posted, content.device_count, max_bytes=max_content_bytes)
+        journal = Journal.create(
+            root,
+            content,
+            candidates,
+            ChangeJournal(
+                content_hash=to_hex32(keccak(posted)),
+                chain_id=client.chain_id,
+                contract=coop.address,
+                proposer=session.account.address,
+            ),
+        )
+    else:
+        journal, content = pending, pending.content()
+        # The envelope, or plain JSON for a journal written before the envelope existed.
+        known = content.bytes_for_hash(journal.read().content_hash)
+        if known is None:  # Journal.content() checked it: the journal changed since
+            raise ConfigError("content does not match its content hash", source=str(journal.path))
+        posted = known
     record = journal.read()
     if record.proposal_id is not None:
         return ProposalHandle(
@@ -364,11 +485,12 @@ def _submit(
             return ProposalHandle(
                 proposal_id=found.proposal_id, tx_hash=found.tx_hash, journal=journal, resumed=True
             )
-    raw = content.canonical_bytes()
+    if pending is not None:  # checked above for a new journal
+        check_proposal_size(session, posted, content.device_count, max_bytes=max_content_bytes)
     request = coop.build_request(
         session.account.address,
         content.resource_set,
-        raw,
+        posted,
         manifest_root=content.manifest_root(),
         device_count=content.device_count,
         window_start=content.window.start,
@@ -379,7 +501,7 @@ def _submit(
     journal.save(record.model_copy(update={"propose_from_block": client.block_number()}))
     signature = coop.sign_request(session.account, request, emergency=emergency)
     submit = coop.declare_emergency if emergency else coop.propose
-    created = submit(session.account, request, signature, raw)
+    created = submit(session.account, request, signature, posted)
     journal.save(
         journal.read().model_copy(
             update={

@@ -51,6 +51,9 @@ def write_inventory(plan: LabPlan, key: Path, known_hosts: Path) -> Path:
                             "vty_socket": frr_dir,
                             "confdir": frr_dir,
                             "rundir": frr_dir,
+                            # Debian's frr-reload.py runs on Debian's python3 (the lab's
+                            # routers share this machine's root, whose PATH may differ)
+                            "python": "/usr/bin/python3",
                         }
                     }
                 }

@@ -56,6 +56,7 @@ import re
 import secrets
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
@@ -130,7 +131,22 @@ class IgnoreRule:
 
     def drops(self, line: str) -> bool:
         """Tell whether the rule's pattern matches a qualified line."""
-        return re.fullmatch(self.pattern, line) is not None
+        return self._pattern.fullmatch(line) is not None
+
+    def applies(self, other: list[str] | None) -> bool:
+        """Tell whether the rule applies, given the other config's lines (None: unknown,
+        so a conditional rule does not apply)."""
+        if self._unless is None:
+            return True
+        return other is not None and not any(self._unless.fullmatch(line) for line in other)
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+    @cached_property
+    def _unless(self) -> re.Pattern[str] | None:
+        return None if self.unless is None else re.compile(self.unless)
 
 
 _GENERIC: Final = (
@@ -188,12 +204,7 @@ def _qualify(config: str) -> list[str]:
 
 def _apply(lines: list[str], rules: tuple[IgnoreRule, ...], other: list[str] | None) -> list[str]:
     """Drop the lines ``rules`` match; conditional rules only when ``other`` is known."""
-    active = [
-        rule
-        for rule in rules
-        if rule.unless is None
-        or (other is not None and not any(re.fullmatch(rule.unless, o) for o in other))
-    ]
+    active = [rule for rule in rules if rule.applies(other)]
     return [line for line in lines if not any(rule.drops(line) for rule in active)]
 
 

@@ -1,18 +1,23 @@
 """The content of one change proposal (many devices) and of its verification evidence.
 
 Both sides of a vote rebuild the same bytes from these models: :meth:`ProposalContent.
-canonical_bytes` is the ``content`` calldata of ``propose`` and its keccak-256 the
-``contentHash``; :meth:`ProposalContent.manifest_root` is the ``manifestRoot``;
-:meth:`EvidenceReport.evidence_root` is what ``recordVerification`` records. Hashes are
-``0x`` + 64 lowercase hex digits, as in the chain layer (:class:`MerkleTree` gives bytes).
+canonical_bytes` is the canonical JSON of a proposal, :meth:`ProposalContent.chain_bytes`
+its compressed envelope (:mod:`~nornir_coopchain.model.codec`), the ``content`` calldata of
+``propose``, whose keccak-256 is the ``contentHash``; :meth:`ProposalContent.manifest_root`
+is the ``manifestRoot``; :meth:`EvidenceReport.evidence_root` is what ``recordVerification``
+records. Hashes are ``0x`` + 64 lowercase hex digits, as in the chain layer
+(:class:`MerkleTree` gives bytes).
 
 Errors: building a model in Python raises pydantic's ``ValidationError`` (a ``ValueError``)
-naming the field; :meth:`ProposalContent.from_bytes` / :meth:`EvidenceReport.from_bytes`
-and the ID helpers raise :class:`~nornir_coopchain.exceptions.ConfigError`.
+naming the field; :meth:`ProposalContent.from_bytes` / :meth:`ProposalContent.from_chain_bytes`
+/ :meth:`EvidenceReport.from_bytes` and the ID helpers raise
+:class:`~nornir_coopchain.exceptions.ConfigError`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import cached_property
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
@@ -28,6 +33,7 @@ from pydantic import (
 )
 
 from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.model.codec import MAX_CONTENT_JSON_BYTES, decode_content, encode_content
 from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
 from nornir_coopchain.model.merkle import MerkleTree, verify
 
@@ -341,7 +347,8 @@ class ProposalContent(_Canonical):
     """One change proposal on one resource set, covering one or more devices.
 
     ``devices`` are sorted by host on validation and hosts must be unique; ``tenants`` are
-    sorted likewise. :meth:`from_bytes` accepts only the exact canonical bytes.
+    sorted likewise. :meth:`from_bytes` accepts only the exact canonical bytes;
+    :meth:`chain_bytes` / :meth:`from_chain_bytes` are the form posted on chain.
     """
 
     schema_: Literal["coopchain.proposal/1"] = Field(default=PROPOSAL_SCHEMA, alias="schema")
@@ -370,6 +377,49 @@ class ProposalContent(_Canonical):
     def _sort_devices(cls, devices: tuple[DeviceChange, ...]) -> tuple[DeviceChange, ...]:
         return _sorted_unique_hosts(devices, "devices")
 
+    def chain_bytes(self) -> bytes:
+        """The ``content`` calldata to post: :meth:`canonical_bytes` in the compressed,
+        versioned envelope of :func:`~nornir_coopchain.model.codec.encode_content`."""
+        return encode_content(self.canonical_bytes())
+
+    def content_hash(self) -> str:
+        """The keccak-256 of :meth:`chain_bytes`: the ``contentHash`` of this content when
+        this process posts it (``0x`` + 64 lowercase hex digits).
+
+        Content read back from the chain is bound by the hash of the bytes actually posted
+        (``ProposalInfo.content_hash``), which another zlib build, or a proposal posted as
+        plain JSON, may have made differently: compare that, never this, with the chain.
+        """
+        return to_hex32(keccak(self.chain_bytes()))
+
+    def bytes_for_hash(self, content_hash: str) -> bytes | None:
+        """Which posted form of this content hashes to ``content_hash``: :meth:`chain_bytes`,
+        or :meth:`canonical_bytes` (plain JSON, what proposals carried before the envelope);
+        None when neither does."""
+        for raw in (self.chain_bytes(), self.canonical_bytes()):
+            if to_hex32(keccak(raw)) == content_hash.lower():
+                return raw
+        return None
+
+    @classmethod
+    def from_chain_bytes(
+        cls, data: bytes, *, max_size: int = MAX_CONTENT_JSON_BYTES
+    ) -> ProposalContent:
+        """Parse posted ``content`` bytes: the envelope, or plain canonical JSON.
+
+        Arguments:
+            data: the calldata's ``content`` (check its hash against the chain first).
+            max_size: the largest canonical JSON accepted once decompressed, in bytes.
+
+        Returns:
+            The content.
+
+        Raises:
+            ConfigError: an unknown envelope version, a corrupt or truncated stream, JSON
+                over ``max_size``, or JSON that is not exactly the canonical form.
+        """
+        return cls.from_bytes(decode_content(data, max_size=max_size))
+
     @property
     def device_count(self) -> int:
         """The number of devices (the request's ``deviceCount``)."""
@@ -380,13 +430,14 @@ class ProposalContent(_Canonical):
         """Every operator ID any device change touches, sorted (for the affected mask)."""
         return tuple(sorted({tenant for device in self.devices for tenant in device.tenants}))
 
+    @cached_property
     def manifest_tree(self) -> MerkleTree:
-        """The Merkle tree of the devices' manifest leaves (:data:`MANIFEST_LEAF_TYPES`)."""
+        """The Merkle tree of the manifest leaves (:data:`MANIFEST_LEAF_TYPES`), built once."""
         return MerkleTree.of(MANIFEST_LEAF_TYPES, [d.manifest_leaf() for d in self.devices])
 
     def manifest_root(self) -> str:
         """The manifest tree's root as ``0x`` + 64 hex digits (the request's ``manifestRoot``)."""
-        return to_hex32(self.manifest_tree().root)
+        return to_hex32(self.manifest_tree.root)
 
 
 class DeviceEvidence(BaseModel):
@@ -470,13 +521,14 @@ class EvidenceReport(_Canonical):
         """The number of devices that failed verification."""
         return len(self.devices) - self.devices_ok
 
+    @cached_property
     def evidence_tree(self) -> MerkleTree:
-        """The Merkle tree of the devices' evidence leaves (:data:`EVIDENCE_LEAF_TYPES`)."""
+        """The Merkle tree of the evidence leaves (:data:`EVIDENCE_LEAF_TYPES`), built once."""
         return MerkleTree.of(EVIDENCE_LEAF_TYPES, [d.evidence_leaf() for d in self.devices])
 
     def evidence_root(self) -> str:
         """The evidence tree's root as ``0x`` + 64 hex digits (``recordVerification``'s root)."""
-        return to_hex32(self.evidence_tree().root)
+        return to_hex32(self.evidence_tree.root)
 
     def proof_for(self, host: str) -> EvidenceProof:
         """The inclusion proof of one host's entry (to hand to the operators it concerns).
@@ -486,9 +538,16 @@ class EvidenceReport(_Canonical):
         """
         for index, device in enumerate(self.devices):
             if device.host == host:
-                proof = tuple(to_hex32(node) for node in self.evidence_tree().proof(index))
-                return EvidenceProof(evidence=device, proof=proof)
+                return self._proof_at(index)
         raise ConfigError(f"no evidence for host {host}", field="devices")
+
+    def proofs(self) -> Iterator[EvidenceProof]:
+        """Every device's inclusion proof, in host order."""
+        return (self._proof_at(index) for index in range(len(self.devices)))
+
+    def _proof_at(self, index: int) -> EvidenceProof:
+        proof = tuple(to_hex32(node) for node in self.evidence_tree.proof(index))
+        return EvidenceProof(evidence=self.devices[index], proof=proof)
 
     def check_covers(self, content: ProposalContent) -> None:
         """Check that this report covers exactly the proposal's devices.

@@ -223,20 +223,23 @@ def touched_tenants(diff: str, tenant_patterns: Mapping[str, Sequence[str]]) -> 
     Raises:
         ConfigError: when a pattern is not a valid regex (``field`` names it).
     """
+    compiled: dict[str, list[re.Pattern[str]]] = {}
     for tenant, patterns in tenant_patterns.items():
         for index, pattern in enumerate(patterns):
             try:
-                re.compile(pattern)
+                compiled.setdefault(tenant, []).append(re.compile(pattern))
             except re.error as error:
                 raise ConfigError(
                     f"{pattern!r} is not a valid regex: {error}",
                     field=f"tenant_patterns.{tenant}.{index}",
                 ) from error
-    lines = changed_lines(diff)
+    # A tenant is touched when a pattern matches any part of any line: search each
+    # distinct part (headers repeat across lines) once.
+    parts = {part for line in changed_lines(diff) for part in (*line.path, line.text)}
     return tuple(
         sorted(
             tenant
-            for tenant, patterns in tenant_patterns.items()
-            if any(matching_pattern(line, patterns) for line in lines)
+            for tenant, regexes in compiled.items()
+            if any(regex.search(part) for regex in regexes for part in parts)
         )
     )

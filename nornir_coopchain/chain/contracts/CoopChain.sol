@@ -556,7 +556,7 @@ contract CoopChain is ICoopChain {
         if (box.votedMask & voterBit != 0) revert CoopChainAlreadyVoted(proposalId, voter);
 
         uint32 units = _countVote(box, index, voterBit, support);
-        emit VoteCast(proposalId, voter, uint8(index), support, units);
+        emit VoteCast(proposalId, voter, support, units);
         _decide(proposalId, box, snap, voterBit, support);
     }
 
@@ -631,15 +631,13 @@ contract CoopChain is ICoopChain {
         // Units are at most 32 x 65535 and basis points at most 10000: no overflow.
         unchecked {
             uint256 cast = approve + reject + abstain;
-            uint256 remaining = total - cast;
+            (bool holdsIfAllReject, bool holdsIfAllApprove) =
+                _ruleHolds(box.rule, box.thresholdBps, approve, reject, abstain, total - cast, total);
             if (
-                (snap.vetoMask | snap.requiredMask) & ~uint256(box.votedMask) == 0
+                holdsIfAllReject && (snap.vetoMask | snap.requiredMask) & ~uint256(box.votedMask) == 0
                     && cast * _BPS >= uint256(snap.quorumBps) * total
-                    && _ruleHolds(box.rule, box.thresholdBps, approve, reject + remaining, abstain, total)
             ) return ProposalState.Approved;
-            if (!_ruleHolds(box.rule, box.thresholdBps, approve + remaining, reject, abstain, total)) {
-                return ProposalState.Rejected;
-            }
+            if (!holdsIfAllApprove) return ProposalState.Rejected;
         }
         return ProposalState.Active;
     }
@@ -650,28 +648,46 @@ contract CoopChain is ICoopChain {
         uint256 total = snap.totalUnits;
         unchecked {
             uint256 cast = uint256(box.approveUnits) + box.rejectUnits + box.abstainUnits;
-            return total != 0 && snap.requiredMask & ~uint256(box.votedMask) == 0
-                && cast * _BPS >= uint256(snap.quorumBps) * total
-                && _ruleHolds(box.rule, box.thresholdBps, box.approveUnits, box.rejectUnits, box.abstainUnits, total);
+            if (total == 0 || snap.requiredMask & ~uint256(box.votedMask) != 0) return false;
+            if (cast * _BPS < uint256(snap.quorumBps) * total) return false;
         }
+        (bool holds,) =
+            _ruleHolds(box.rule, box.thresholdBps, box.approveUnits, box.rejectUnits, box.abstainUnits, 0, total);
+        return holds;
     }
 
-    /// @dev Whether an aggregation rule holds for the given units (A, R, S, T of the rules).
+    /**
+     * @dev Whether an aggregation rule holds (A, R, S, T of the rules) with the `remaining` units
+     * not yet cast all counted as rejections (`ifAllReject`: A, R + remaining) and all counted as
+     * approvals (`ifAllApprove`: A + remaining, R). With `remaining` = 0 both are the rule on the
+     * votes cast. Both bounds come from one pass over the rule: a vote needs both.
+     */
     function _ruleHolds(
         AggregationRule rule,
         uint256 thresholdBps,
         uint256 approve,
         uint256 reject,
         uint256 abstain,
+        uint256 remaining,
         uint256 total
-    ) internal pure returns (bool) {
+    ) internal pure returns (bool ifAllReject, bool ifAllApprove) {
         unchecked {
-            if (rule == AggregationRule.Unanimous) return reject == 0 && approve != 0 && approve + abstain == total;
-            if (rule == AggregationRule.SimpleMajority) return approve > reject;
-            if (rule == AggregationRule.Supermajority) {
-                return approve != 0 && approve * _BPS >= thresholdBps * (approve + reject);
+            uint256 approveMax = approve + remaining;
+            uint256 rejectMax = reject + remaining;
+            if (rule == AggregationRule.Unanimous) {
+                return (
+                    rejectMax == 0 && approve != 0 && approve + abstain == total,
+                    reject == 0 && approveMax != 0 && approveMax + abstain == total
+                );
             }
-            return approve * _BPS >= thresholdBps * total;
+            if (rule == AggregationRule.SimpleMajority) return (approve > rejectMax, approveMax > reject);
+            if (rule == AggregationRule.Supermajority) {
+                return (
+                    approve != 0 && approve * _BPS >= thresholdBps * (approve + rejectMax),
+                    approveMax != 0 && approveMax * _BPS >= thresholdBps * (approveMax + reject)
+                );
+            }
+            return (approve * _BPS >= thresholdBps * total, approveMax * _BPS >= thresholdBps * total);
         }
     }
 

@@ -198,8 +198,9 @@ interface ICoopChain {
     /// applied and recorded before the vote, and must be ratified by the normal rule by `ratifyBy`
     /// (its voting deadline).
     event EmergencyDeclared(uint256 indexed proposalId, uint48 ratifyBy);
-    /// @dev A member voted (directly or by ballot); `units` is what the vote counts for.
-    event VoteCast(uint256 indexed proposalId, address indexed voter, uint8 memberIndex, VoteType support, uint32 units);
+    /// @dev A member voted (directly or by ballot); `units` is what the vote counts for. The member is
+    /// the one whose key `voter` was at the time (see MemberAdded and MemberKeyRotated).
+    event VoteCast(uint256 indexed proposalId, address indexed voter, VoteType support, uint32 units);
     /// @dev The verdict, broadcast to all members: outcome is Approved or Rejected, with the tally.
     event VerdictReached(
         uint256 indexed proposalId, ProposalState outcome, uint32 approveUnits, uint32 rejectUnits, uint32 abstainUnits

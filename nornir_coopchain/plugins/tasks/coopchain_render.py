@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -53,14 +54,7 @@ def coopchain_render(
         raise ConfigError("no template given and no 'template' in host data", field=host.name)
     relative = f"{platform}/{name}"
     source = str(Path(path) / relative)
-    env = Environment(
-        loader=FileSystemLoader(path),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    env = _environment(str(Path(path).resolve()))
     variables = {**dict(host.items()), "host": host, **kwargs}
     try:
         config = env.get_template(relative).render(**variables)
@@ -79,6 +73,22 @@ def coopchain_render(
         config_hash=hash_text(config),
     )
     return Result(host=host, result=rendered, changed=False)
+
+
+@lru_cache(maxsize=16)
+def _environment(root: str) -> Environment:
+    """One jinja2 environment per templates directory, so each template compiles once.
+
+    Its loader still notices edited templates (``auto_reload`` compares modification times).
+    """
+    return Environment(
+        loader=FileSystemLoader(root),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
 
 
 def _template_line(tb: TracebackType | None, root: Path) -> str:
