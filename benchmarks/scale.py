@@ -7,6 +7,9 @@ slept by the simulator at each device operation). The devices are built out with
 OPERATOR-A and OPERATOR-B; the change turns up OPERATOR-C on every device:
 
 * ungated: ``coopchain_render`` then ``napalm_configure(replace=True)`` per host;
+* ungated, reviewed: plain nornir_napalm doing the gated flow's device safeguards without a
+  chain (render, back up and dry-run every host; re-check every base; then commit-confirm,
+  read back and confirm), so that the gate's own price shows apart from the safeguards';
 * gated: ``prepare_change`` -> ``build_content`` -> ``propose_change`` -> the other two
   operators' PolicyVoters vote at once (``poll_once``) -> ``wait_for_verdict`` ->
   ``apply_change`` (preflight, commit-confirm, read-back verify, ONE record on chain).
@@ -27,8 +30,9 @@ Measured:
   (their account nonces after minus before).
 
 Target: ``gated_s - chain_s - vote_wait_s <= 1.05 * ungated_s`` and ``chain_txs`` the same
-for every N. The table also splits the gated run by phase, with its device operations
-(simulator calls that sleep ``latency``) and its chain RPCs.
+for every N; the same net figure is also printed against ``ungated_reviewed_s`` (in the
+JSON besides the issue's keys). The table also splits the gated run by phase, with its
+device operations (simulator calls that sleep ``latency``) and its chain RPCs.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from nornir_coopchain.gate import (
     run_gated_change,
     wait_for_verdict,
 )
+from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.journal import Journal
 from nornir_coopchain.model.content import ChangeWindow, EvidenceReport
 from nornir_coopchain.model.rules import ProposalState, VoteType
@@ -262,6 +263,18 @@ def test_content_that_does_not_match_its_manifest_is_refused(site: Site) -> None
     assert running_hashes(site.nr) == before
     audit = audit_change(site.coop, approved, site.owner.settings.journal_dir())
     assert (audit.result, audit.content_ok) == ("fail", False)
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_an_entry_is_approved_only_under_the_on_chain_manifest_root(site: Site) -> None:
+    change = fetch_change(site.coop, site.approved())
+    assert change.entry("site17-r1").host == "site17-r1"
+    with pytest.raises(ChangeRefused, match="not in the manifest"):
+        change.entry("site99-r1")
+    forged = change.proposal.model_copy(update={"manifest_root": "0x" + "11" * 32})
+    tampered = ApprovedChange(proposal=forged, content=change.content)
+    with pytest.raises(ChangeRefused, match="does not prove against the manifest root"):
+        tampered.entry("site17-r1")
 
 
 @pytest.mark.parametrize("chain", ["embedded"], indirect=True)

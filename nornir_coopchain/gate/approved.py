@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.models import ProposalInfo
 from nornir_coopchain.exceptions import ChangeRefused
-from nornir_coopchain.model.content import MANIFEST_LEAF_TYPES, DeviceChange, ProposalContent
+from nornir_coopchain.model.content import DeviceChange, ProposalContent
 from nornir_coopchain.model.hashing import keccak, to_hex32
-from nornir_coopchain.model.merkle import verify
 from nornir_coopchain.model.rules import ProposalState
 
 __all__ = ["ApprovedChange", "fetch_change"]
@@ -31,21 +31,29 @@ class ApprovedChange(BaseModel):
         return self.proposal.proposal_id
 
     def entry(self, host: str) -> DeviceChange:
-        """This host's approved entry, proven by a Merkle proof against the on-chain root.
+        """This host's approved entry, proven against the on-chain manifest root.
+
+        The content's own Merkle tree must have the on-chain root (checked once), which
+        proves every entry of the content at once.
 
         Raises:
-            ChangeRefused: the host is not in the approved manifest.
+            ChangeRefused: the host is not in the approved manifest, or the content's tree
+                does not have the on-chain root.
         """
-        tree = self.content.manifest_tree
-        for index, device in enumerate(self.content.devices):
-            if device.host != host:
-                continue
-            leaf = device.manifest_leaf()
-            root = bytes.fromhex(self.proposal.manifest_root[2:])
-            if not verify(root, MANIFEST_LEAF_TYPES, leaf, tree.proof(index)):
-                raise ChangeRefused("its entry does not prove against the manifest root", host=host)
-            return device
-        raise ChangeRefused(f"not in the manifest of proposal {self.proposal_id}", host=host)
+        device = self._by_host.get(host)
+        if device is None:
+            raise ChangeRefused(f"not in the manifest of proposal {self.proposal_id}", host=host)
+        if not self._proven:
+            raise ChangeRefused("its entry does not prove against the manifest root", host=host)
+        return device
+
+    @cached_property
+    def _by_host(self) -> dict[str, DeviceChange]:
+        return {device.host: device for device in self.content.devices}
+
+    @cached_property
+    def _proven(self) -> bool:
+        return self.content.manifest_root() == self.proposal.manifest_root.lower()
 
     def check_window(self, chain_now: int, local_now: float | None = None) -> None:
         """Refuse unless both chain time and local time are inside the change window.

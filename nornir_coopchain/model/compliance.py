@@ -56,7 +56,7 @@ import re
 import secrets
 from collections import Counter
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
@@ -129,20 +129,12 @@ class IgnoreRule:
     unless: str | None = None
     """The rule does not apply when a line of the *other* config fullmatches this regex."""
 
-    def drops(self, line: str) -> bool:
-        """Tell whether the rule's pattern matches a qualified line."""
-        return self._pattern.fullmatch(line) is not None
-
     def applies(self, other: list[str] | None) -> bool:
         """Tell whether the rule applies, given the other config's lines (None: unknown,
         so a conditional rule does not apply)."""
         if self._unless is None:
             return True
         return other is not None and not any(self._unless.fullmatch(line) for line in other)
-
-    @cached_property
-    def _pattern(self) -> re.Pattern[str]:
-        return re.compile(self.pattern)
 
     @cached_property
     def _unless(self) -> re.Pattern[str] | None:
@@ -204,8 +196,18 @@ def _qualify(config: str) -> list[str]:
 
 def _apply(lines: list[str], rules: tuple[IgnoreRule, ...], other: list[str] | None) -> list[str]:
     """Drop the lines ``rules`` match; conditional rules only when ``other`` is known."""
-    active = [rule for rule in rules if rule.applies(other)]
-    return [line for line in lines if not any(rule.drops(line) for rule in active)]
+    dropped = _any_of(tuple(rule.pattern for rule in rules if rule.applies(other)))
+    if dropped is None:
+        return lines
+    return [line for line in lines if dropped.fullmatch(line) is None]
+
+
+@lru_cache(maxsize=64)
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex that fullmatches what any of ``patterns`` fullmatches (None for none)."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
 
 
 def normalise(config: str, platform: str) -> tuple[str, ...]:
