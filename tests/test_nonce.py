@@ -71,6 +71,18 @@ def test_resync_asks_the_node_again() -> None:
     assert fetch.calls == 2
 
 
+def test_resync_skips_nonces_the_node_holds_behind_a_gap_and_fills_the_gap_first() -> None:
+    # 0..5 sent; 2 may never have arrived (a transport error): the node's pending count
+    # stops at 2, but it holds 3, 4 and 5 queued behind the gap (and has mined 0 and 1).
+    fetch = _Fetch(0)
+    nonces = NonceManager(fetch)
+    assert [nonces.take(A) for _ in range(6)] == [0, 1, 2, 3, 4, 5]
+    fetch.start = 2
+    nonces.resync(A, held={0, 1, 3, 4, 5})
+    assert [nonces.take(A) for _ in range(3)] == [2, 6, 7]
+    assert fetch.calls == 2
+
+
 def test_concurrent_takes_are_unique_and_contiguous() -> None:
     nonces = NonceManager(_Fetch(0))
     barrier = threading.Barrier(50)

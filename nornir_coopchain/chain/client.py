@@ -173,6 +173,11 @@ class ChainClient:
         with node_errors(self.url, "read the latest block"):
             return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    def block_gas_limit(self) -> int:
+        """The latest block's gas limit."""
+        with node_errors(self.url, "read the latest block's gas limit"):
+            return int(self.w3.eth.get_block("latest")["gasLimit"])
+
     def block_number(self) -> int:
         """The latest block number."""
         with node_errors(self.url, "read the block number"):

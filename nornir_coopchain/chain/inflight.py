@@ -136,6 +136,11 @@ class InFlight:
             by_nonce = self._by_nonce.get(sender)
             return max(by_nonce) if by_nonce else None
 
+    def nonces(self, sender: ChecksumAddress) -> set[int]:
+        """The nonces of ``sender``'s kept transactions."""
+        with self._lock:
+            return set(self._by_nonce.get(sender, ()))
+
     def count(self, sender: ChecksumAddress) -> int:
         """How many transactions of ``sender`` are kept."""
         with self._lock:

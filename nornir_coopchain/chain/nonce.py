@@ -14,7 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from eth_typing import ChecksumAddress
 
@@ -34,6 +34,7 @@ class NonceManager:
         self._lock = threading.Lock()
         self._next: dict[ChecksumAddress, int] = {}
         self._released: dict[ChecksumAddress, list[int]] = {}
+        self._held: dict[ChecksumAddress, set[int]] = {}
 
     def take(self, address: ChecksumAddress) -> int:
         """Reserve the next nonce of ``address``.
@@ -50,11 +51,11 @@ class NonceManager:
             Whatever ``fetch`` raises on the account's first use.
         """
         with self._lock:
+            if address not in self._next:
+                self._start(address, self._fetch(address))
             released = self._released.get(address)
             if released:
                 return heapq.heappop(released)
-            if address not in self._next:
-                self._next[address] = self._fetch(address)
             nonce = self._next[address]
             self._next[address] = nonce + 1
             return nonce
@@ -80,24 +81,39 @@ class NonceManager:
                 heapq.heapify(released)
                 self._next[address] -= 1
 
-    def resync(self, address: ChecksumAddress) -> None:
+    def resync(self, address: ChecksumAddress, held: Collection[int] = ()) -> None:
         """Forget what is known about ``address``; the next :meth:`take` asks the node.
 
         Use it when the node disagrees (e.g. "nonce too low" for a transaction we did not
-        send, because another process used the same key).
+        send, because another process used the same key) or a send may not have arrived.
+        The node's pending count stops at the first gap, so the nonces of transactions it
+        holds behind a gap are passed as ``held``: they are not handed out again, and the
+        gaps below them are handed out first.
 
         Arguments:
             address: the sending account.
+            held: nonces of this account's transactions the node accepted and has not
+                mined yet.
         """
         with self._lock:
             self._next.pop(address, None)
             self._released.pop(address, None)
+            self._held[address] = set(held)
+
+    def _start(self, address: ChecksumAddress, pending: int) -> None:
+        held = {nonce for nonce in self._held.pop(address, ()) if nonce >= pending}
+        following = max(held) + 1 if held else pending
+        self._next[address] = following
+        gaps = [nonce for nonce in range(pending, following) if nonce not in held]
+        if gaps:
+            self._released[address] = gaps  # ascending: already a heap
 
     def reset(self) -> None:
         """Forget every account (e.g. after reverting a dev chain to a snapshot)."""
         with self._lock:
             self._next.clear()
             self._released.clear()
+            self._held.clear()
 
     def peek(self, address: ChecksumAddress) -> int | None:
         """Return the next fresh nonce of ``address`` (``None`` before its first use)."""

@@ -98,7 +98,7 @@ def send_transaction(client: ChainClient, account: LocalAccount, tx: Mapping[str
             try:
                 return _send_signed(client, account, fields, managed=True)
             except _NonceTooLow:
-                client.nonces.resync(account.address)
+                client.nonces.resync(account.address, client.inflight.nonces(account.address))
     raise TransactionError(
         f"node kept answering 'nonce too low' for {account.address} after resyncing"
     )
@@ -137,7 +137,7 @@ def _refused(
     """Raise for a send the node refused (or that may not have arrived)."""
     if isinstance(exc, TRANSPORT_ERRORS):
         if managed:  # unknown whether it arrived: let the node tell next time
-            client.nonces.resync(address)
+            client.nonces.resync(address, client.inflight.nonces(address))
         raise ChainConnectionError(
             f"cannot reach node at {redact_url(client.url)}: send the transaction: "
             f"{transport_detail(exc, client.url)}"

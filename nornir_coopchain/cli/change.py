@@ -135,6 +135,7 @@ def propose(
         prepare_change,
         propose_change,
     )
+    from nornir_coopchain.gate.propose import check_proposal_size
 
     with outcome(as_json):
         if as_json and not yes:
@@ -174,6 +175,7 @@ def propose(
             )
             if not as_json:
                 _show_diffs(content.devices)
+            check_proposal_size(session, content.chain_bytes(), content.device_count)
             if not yes:
                 what = "Declare this EMERGENCY change" if emergency else "Propose this change"
                 typer.confirm(

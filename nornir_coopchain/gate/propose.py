@@ -15,7 +15,6 @@ from nornir.core.task import MultiResult, Result, Task
 from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.chain.models import ProposalCreated
-from nornir_coopchain.chain.rpc_errors import node_errors
 from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ProposalTooLarge
 from nornir_coopchain.journal import ChangeJournal, Journal
 from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
@@ -263,12 +262,6 @@ def propose_gas(content: bytes) -> int:
     return max(calldata + in_memory, floor)
 
 
-def _block_gas_limit(session: CoopchainSession) -> int:
-    client = session.client
-    with node_errors(client.url, "read the latest block's gas limit"):
-        return int(client.w3.eth.get_block("latest")["gasLimit"])
-
-
 def check_proposal_size(
     session: CoopchainSession,
     content: bytes,
@@ -290,7 +283,7 @@ def check_proposal_size(
             ``max_bytes``; it names the figures and says to split the change.
         ChainConnectionError: the latest block cannot be read.
     """
-    block_gas_limit = _block_gas_limit(session)
+    block_gas_limit = session.client.block_gas_limit()
     gas_limit = min(block_gas_limit, TX_GAS_CAP)
     gas = propose_gas(content)
     if gas > gas_limit or len(content) > max_bytes:
