@@ -12,10 +12,9 @@ One directory per change under ``<state_dir>/changes/<content hash>/``:
 - ``journal.json``: the phase reached, transaction hashes and per-host results.
 
 Every file is written atomically (temp file + rename), and fsynced unless it can be derived
-again (the per-host candidates and proofs: one fsync per host would cost more than the
-change's device work). The chain is the source of truth: a
-journal that lags behind it (killed after a transaction was sent) is brought up to date
-from chain data, never the other way round.
+again (the candidates, and the per-host proofs: an fsync per host costs seconds at 1,000
+hosts). The chain is the source of truth: a journal that lags behind it (killed after a
+transaction was sent) is brought up to date from chain data, never the other way round.
 """
 
 from __future__ import annotations

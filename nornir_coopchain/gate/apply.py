@@ -242,9 +242,10 @@ def apply_change(
         configs=None,
         on_failed=True,
     )
+    preflight_failed = failed_hosts(preflight)
     refused = {
         host: error
-        for host, error in failed_hosts(preflight).items()
+        for host, error in preflight_failed.items()
         if isinstance(error, (ChangeRefused, ConfigError))
     }
     if refused:
@@ -255,7 +256,7 @@ def apply_change(
     journal.save(record)
     # A host whose preflight failed otherwise (unreachable) fails alone; the others push
     # exactly the config their preflight rendered and checked.
-    errors = {host: describe(error) for host, error in failed_hosts(preflight).items()}
+    errors = {host: describe(error) for host, error in preflight_failed.items()}
     configs = {host: str(preflight[host].result) for host in hosts if host not in errors}
     results = targets.filter(filter_func=lambda host: host.name in configs).run(
         task=run,

@@ -380,6 +380,10 @@ class ProposalContent(_Canonical):
     def chain_bytes(self) -> bytes:
         """The ``content`` calldata to post: :meth:`canonical_bytes` in the compressed,
         versioned envelope of :func:`~nornir_coopchain.model.codec.encode_content`."""
+        return self._envelope
+
+    @cached_property
+    def _envelope(self) -> bytes:
         return encode_content(self.canonical_bytes())
 
     def content_hash(self) -> str:
