@@ -2,9 +2,12 @@
 
 One directory per change under ``<state_dir>/changes/<content hash>/``:
 
-- ``content.json``: the proposal content, canonical JSON (the chain holds its compressed
-  envelope, :meth:`~nornir_coopchain.model.content.ProposalContent.chain_bytes`, whose hash
-  names the directory; journals written before the envelope hold the hash of this file);
+- ``content.json``: the proposal content, canonical JSON, for people;
+- ``posted.bin``: the exact ``content`` bytes proposed (the compressed envelope,
+  :meth:`~nornir_coopchain.model.content.ProposalContent.chain_bytes`), whose hash names the
+  directory; a resume posts these very bytes, so it never depends on this process's zlib
+  compressing the same way (journals written before this file hold the hash of the
+  envelope or of ``content.json``, which is re-encoded to check it);
 - ``candidates.json``: the rendered config of each host, from which the proposal's hashes
   were made (a record for people; ``coopchain show --rerender`` renders them again);
 - ``evidence.json``: the evidence report whose Merkle root was recorded on chain;
@@ -29,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nornir_coopchain._files import write_atomic as _write_atomic
 from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.model.content import EvidenceReport, ProposalContent
+from nornir_coopchain.model.hashing import keccak, to_hex32
 from nornir_coopchain.plugins.results import AppliedDevice, PreparedDevice, VerifiedDevice
 
 __all__ = ["ChangeJournal", "HostRecord", "Journal", "Phase"]
@@ -86,14 +90,30 @@ class Journal:
         content: ProposalContent,
         candidates: dict[str, str],
         journal: ChangeJournal,
+        *,
+        posted: bytes,
     ) -> Journal:
-        """Write a new change's content, candidates and journal (or reopen the same change)."""
-        made = cls(root, content.content_hash())
+        """Write a new change's content, candidates and journal (or reopen the same change).
+
+        Arguments:
+            root: ``<state_dir>/changes``.
+            content: the change's content.
+            candidates: the rendered config of each host.
+            journal: the journal record; its ``content_hash`` names the directory.
+            posted: the ``content`` bytes proposed (or to propose), kept as they are.
+
+        Raises:
+            ConfigError: ``posted`` does not hash to ``journal.content_hash``.
+        """
+        if to_hex32(keccak(posted)) != journal.content_hash.lower():
+            raise ConfigError("posted content does not hash to the journal's content hash")
+        made = cls(root, journal.content_hash)
         if made.exists():
             return made
         rendered = json.dumps(candidates, indent=1, sort_keys=True).encode()
         _write_atomic(made.path / "candidates.json", rendered, durable=False)
         _write_atomic(made.path / "content.json", content.canonical_bytes())
+        _write_atomic(made.path / "posted.bin", posted)
         made.save(journal)
         return made
 
@@ -144,13 +164,29 @@ class Journal:
         _write_atomic(self.path / "journal.json", journal.model_dump_json(indent=2).encode())
 
     def content(self) -> ProposalContent:
-        """The change's content, checked against its hash (of its envelope, or of the JSON
-        itself for a journal written before the envelope)."""
+        """The change's content, as posted (see :meth:`posted`)."""
+        return ProposalContent.from_chain_bytes(self.posted())
+
+    def posted(self) -> bytes:
+        """The exact ``content`` bytes of the proposal, checked against the content hash.
+
+        Raises:
+            ConfigError: the bytes do not hash to the journal's content hash, naming the file.
+        """
+        file = self.path / "posted.bin"
+        if file.is_file():
+            posted = file.read_bytes()
+            if to_hex32(keccak(posted)) != self.content_hash.lower():
+                raise ConfigError(
+                    "posted content does not match the journal's content hash", source=str(file)
+                )
+            return posted
+        # A journal from before posted.bin: re-encode content.json to find the posted form.
         file = self.path / "content.json"
-        content = ProposalContent.from_bytes(file.read_bytes())
-        if content.bytes_for_hash(self.content_hash) is None:
+        known = ProposalContent.from_bytes(file.read_bytes()).bytes_for_hash(self.content_hash)
+        if known is None:
             raise ConfigError("content does not match the journal's content hash", source=str(file))
-        return content
+        return known
 
     def write_evidence(self, report: EvidenceReport) -> None:
         """Keep the evidence report whose root is recorded on chain, and one inclusion proof

@@ -4,6 +4,7 @@ proposal; a proposal the chain cannot take is refused before anything is sent.""
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from nornir_coopchain._files import write_atomic
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.demo import deploy_with_dev_keys, sample_operators
-from nornir_coopchain.exceptions import ProposalTooLarge
+from nornir_coopchain.exceptions import ConfigError, ProposalTooLarge
 from nornir_coopchain.gate import propose_change, wait_for_verdict
 from nornir_coopchain.gate.approved import fetch_change
 from nornir_coopchain.gate.propose import MAX_CONTENT_BYTES, TX_GAS_CAP, propose_gas
@@ -201,3 +202,50 @@ def test_journal_from_before_the_envelope_resumes_with_plain_json(chain: Chain) 
     assert chain.coop.fetch_content(handle.proposal_id) == plain
     assert fetch_change(chain.coop, handle.proposal_id).content == content
     assert propose_change(chain.owner, content, {}).proposal_id == handle.proposal_id
+
+
+def test_resume_posts_the_journalled_bytes_even_if_this_zlib_compresses_differently(
+    chain: Chain,
+) -> None:
+    """A journal killed before sending keeps the exact envelope it meant to post
+    (``posted.bin``). A rerun whose zlib would compress the same content differently (here:
+    another level) posts the journalled bytes, and voters and apply read them."""
+    content = chain.content(5)
+    canonical = content.canonical_bytes()
+    other_zlib = content.chain_bytes()[:9] + zlib.compress(canonical, 1)
+    assert other_zlib != content.chain_bytes()
+    other_hash = to_hex32(keccak(other_zlib))
+    record = ChangeJournal(
+        content_hash=other_hash,
+        chain_id=chain.client.chain_id,
+        contract=chain.coop.address,
+        proposer=chain.owner.account.address,
+    )
+    root = chain.owner.settings.journal_dir()
+    journal = Journal.create(root, content, {}, record, posted=other_zlib)
+    assert (journal.path / "posted.bin").read_bytes() == other_zlib
+    assert journal.content() == content
+
+    handle = propose_change(chain.owner, chain.content(5), {})
+    assert handle.journal.path == journal.path
+    assert chain.coop.fetch_content(handle.proposal_id) == other_zlib
+    assert chain.coop.proposal(handle.proposal_id).content_hash == other_hash
+    assert fetch_change(chain.coop, handle.proposal_id).posted == other_zlib
+
+
+def test_journal_refuses_posted_bytes_that_do_not_match_its_hash(chain: Chain) -> None:
+    content = chain.content(2)
+    record = ChangeJournal(
+        content_hash=content.content_hash(),
+        chain_id=chain.client.chain_id,
+        contract=chain.coop.address,
+        proposer=chain.owner.account.address,
+    )
+    root = chain.owner.settings.journal_dir()
+    with pytest.raises(ConfigError, match="does not hash to the journal's content hash"):
+        Journal.create(root, content, {}, record, posted=content.canonical_bytes())
+    journal = Journal.create(root, content, {}, record, posted=content.chain_bytes())
+    (journal.path / "posted.bin").write_bytes(content.canonical_bytes())
+    with pytest.raises(ConfigError, match="posted content does not match") as refused:
+        journal.posted()
+    assert refused.value.source == str(journal.path / "posted.bin")

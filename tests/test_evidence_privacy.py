@@ -33,6 +33,45 @@ def test_a_config_with_secrets_verifies_and_no_secret_reaches_the_evidence() -> 
     assert redact(INTENDED, "eos").count(REDACTED) == 2
 
 
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (
+            " ip ospf message-digest-key 1 md5 0 Sekr1t",
+            " ip ospf message-digest-key 1 md5 <redacted>",
+        ),
+        ("ntp authentication-key 3 md5 7 0822455D0A16", "ntp authentication-key 3 md5 <redacted>"),
+        ("snmp-server community tower17 RO 10", "snmp-server community <redacted> RO 10"),
+        ("tacacs-server host 10.0.0.9 key 7 1234AB", "tacacs-server host 10.0.0.9 key <redacted>"),
+        ("radius-server key Radius!", "radius-server key <redacted>"),
+        (" neighbor X password 7 0822455D0A16", " neighbor X password <redacted>"),
+        ("username oam secret sha512 $6$Xq1$k9Zc0", "username oam secret <redacted>"),
+        ("  key-string 7 05080F1C2243", "  key-string <redacted>"),
+        (" ip ospf authentication-key OSPFpw", " ip ospf authentication-key <redacted>"),
+        ("enable password cisco123 level 15", "enable password <redacted> level 15"),
+    ],
+)
+def test_each_secret_form_is_redacted(line: str, redacted: str) -> None:
+    config = f"hostname r1\n{line}\nline vty\n"
+    assert redact(config, "frr") == f"hostname r1\n{redacted}\nline vty\n"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        " description password reset link for the NOC",
+        "key chain OSPF-KEYS",
+        " key 1",
+        "router ospf",
+        " neighbor X update-source lo",
+        "ip community-list standard TENANT-B permit 64602:100",
+    ],
+)
+def test_lines_that_hold_no_secret_are_kept_and_the_config_is_returned_as_is(line: str) -> None:
+    config = f"hostname r1\n{line}\n"
+    assert redact(config, "frr") is config
+
+
 def test_a_changed_non_secret_line_still_fails() -> None:
     running = READ_BACK.replace("remote-as 64602", "remote-as 64666")
     _, report = evidence_for("site17-r4", INTENDED, running, "eos")

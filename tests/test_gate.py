@@ -24,7 +24,7 @@ from nornir_coopchain.demo import (
     running_hashes,
     sample_operators,
 )
-from nornir_coopchain.exceptions import ChangeRefused
+from nornir_coopchain.exceptions import ChangeRefused, ProposalTooLarge
 from nornir_coopchain.gate import (
     apply_change,
     audit_change,
@@ -163,6 +163,32 @@ def test_approved_change_is_applied_verified_recorded_and_audited(site: Site) ->
     assert journal.read().phase == "recorded"
 
 
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_change_over_the_content_cap_is_refused_before_anything_is_sent(site: Site) -> None:
+    sent, before = _sent_by(site), running_hashes(site.nr)
+    with pytest.raises(ProposalTooLarge, match="Nothing was sent"):
+        run_gated_change(
+            site.nr,
+            site.owner,
+            title="Turn up OPERATOR-C",
+            window=site.window(),
+            templates=site.templates,
+            max_content_bytes=100,
+        )
+    with pytest.raises(ProposalTooLarge, match="cap on proposal content is 100"):
+        run_emergency_change(
+            site.nr,
+            site.owner,
+            title="Turn up OPERATOR-C",
+            window=site.window(),
+            templates=site.templates,
+            max_content_bytes=100,
+        )
+    assert (_sent_by(site), site.coop.proposal_count()) == (sent, 0)
+    assert running_hashes(site.nr) == before
+    assert not site.owner.settings.journal_dir().exists()
+
+
 def test_rejected_change_touches_no_device(site: Site) -> None:
     site.approved()
     apply_change(site.nr, site.owner, 1, templates=site.templates)
@@ -272,7 +298,7 @@ def test_an_entry_is_approved_only_under_the_on_chain_manifest_root(site: Site) 
     with pytest.raises(ChangeRefused, match="not in the manifest"):
         change.entry("site99-r1")
     forged = change.proposal.model_copy(update={"manifest_root": "0x" + "11" * 32})
-    tampered = ApprovedChange(proposal=forged, content=change.content)
+    tampered = ApprovedChange(proposal=forged, content=change.content, posted=change.posted)
     with pytest.raises(ChangeRefused, match="does not prove against the manifest root"):
         tampered.entry("site17-r1")
 

@@ -23,6 +23,7 @@ from nornir_coopchain.gate.apply import ChangeOutcome, DeviceOutcome, apply_chan
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.gate.audit import AuditReport, DeviceAudit, audit_change, audit_proof
 from nornir_coopchain.gate.propose import (
+    MAX_CONTENT_BYTES,
     PreparedChange,
     ProposalHandle,
     build_content,
@@ -86,11 +87,15 @@ def run_gated_change(
     verdict_timeout: float = 3600.0,
     poll_interval: float = 2.0,
     progress: Callable[[str], None] | None = None,
+    max_content_bytes: int = MAX_CONTENT_BYTES,
 ) -> GatedChangeReport:
     """Render, dry-run, propose, wait for the verdict and, only if approved, apply and record.
 
+    ``max_content_bytes`` caps the posted proposal content (see :func:`propose_change`).
+
     Raises:
         ConfigError: bad input (no resource set, a host that cannot render or diff).
+        ProposalTooLarge: the change does not fit one proposal; nothing was sent.
         ChangeRefused: the approved change may not be applied (e.g. its window closed).
         VerdictTimeout: the vote was still open after ``verdict_timeout`` seconds.
     """
@@ -98,7 +103,9 @@ def run_gated_change(
     prepared, content = _plan(
         nr, session, title, window, description, resource_set, template, templates, replace
     )
-    handle = propose_change(session, content, prepared.candidates)
+    handle = propose_change(
+        session, content, prepared.candidates, max_content_bytes=max_content_bytes
+    )
     say(f"proposal {handle.proposal_id}: {content.device_count} devices, one signed proposal")
     verdict = wait_for_verdict(
         session,
@@ -155,6 +162,7 @@ def run_emergency_change(
     replace: bool = True,
     revert_in: int | None = 300,
     progress: Callable[[str], None] | None = None,
+    max_content_bytes: int = MAX_CONTENT_BYTES,
 ) -> EmergencyChangeReport:
     """Render, dry-run, declare an emergency change, apply and record it at once.
 
@@ -168,12 +176,16 @@ def run_emergency_change(
         NotEmergencyRole: the operator does not hold the set's emergency role (nothing done).
         InvalidWindow: ``window`` is not open yet or is invalid (nothing done).
         ChangeRefused: the change may not be applied (e.g. a stale device); nothing touched.
+        ProposalTooLarge: the change does not fit one proposal (``max_content_bytes``, as
+            for :func:`propose_change`); nothing was sent.
     """
     say = progress or (lambda _line: None)
     prepared, content = _plan(
         nr, session, title, window, description, resource_set, template, templates, replace
     )
-    handle = declare_emergency_change(session, content, prepared.candidates)
+    handle = declare_emergency_change(
+        session, content, prepared.candidates, max_content_bytes=max_content_bytes
+    )
     ratify_by = session.coop.proposal(handle.proposal_id).vote_end
     say(
         f"proposal {handle.proposal_id}: EMERGENCY declared for {content.device_count} devices; "

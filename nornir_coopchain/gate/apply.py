@@ -116,13 +116,14 @@ def _journal_for(session: CoopchainSession, change: ApprovedChange) -> Journal:
         change.content,
         {},
         ChangeJournal(
-            content_hash=change.content.content_hash(),
+            content_hash=change.proposal.content_hash,
             chain_id=client.chain_id,
             contract=coop.address,
             proposer=session.account.address,
             proposal_id=change.proposal_id,
             phase="decided",
         ),
+        posted=change.posted,
     )
 
 

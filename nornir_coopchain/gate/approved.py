@@ -24,6 +24,8 @@ class ApprovedChange(BaseModel):
 
     proposal: ProposalInfo
     content: ProposalContent
+    posted: bytes
+    """The content bytes as posted: their keccak-256 is the proposal's on-chain content hash."""
 
     @property
     def proposal_id(self) -> int:
@@ -110,4 +112,4 @@ def fetch_change(
     content = ProposalContent.from_chain_bytes(raw)
     if content.manifest_root() != info.manifest_root or content.device_count != info.device_count:
         raise ChangeRefused(f"proposal {proposal_id}: content does not match its manifest root")
-    return ApprovedChange(proposal=info, content=content)
+    return ApprovedChange(proposal=info, content=content, posted=raw)

@@ -446,14 +446,11 @@ def _submit(
                 contract=coop.address,
                 proposer=session.account.address,
             ),
+            posted=posted,
         )
-    else:
-        journal, content = pending, pending.content()
-        # The envelope, or plain JSON for a journal written before the envelope existed.
-        known = content.bytes_for_hash(journal.read().content_hash)
-        if known is None:  # Journal.content() checked it: the journal changed since
-            raise ConfigError("content does not match its content hash", source=str(journal.path))
-        posted = known
+    else:  # resume with the very bytes first meant to be posted
+        journal, posted = pending, pending.posted()
+        content = ProposalContent.from_chain_bytes(posted)
     record = journal.read()
     if record.proposal_id is not None:
         return ProposalHandle(

@@ -167,22 +167,31 @@ def _rules(platform: str) -> tuple[IgnoreRule, ...]:
 
 
 def _qualify(config: str) -> list[str]:
-    """Every meaningful line of ``config``, qualified, in order; stanza headers once."""
+    """Every meaningful line of ``config``, qualified, in order; stanza headers once.
+
+    The same stanza rule as :class:`HeaderStack`, inlined: this runs on every read-back.
+    """
+    skipped = _SKIPPED.fullmatch
     parsed: list[tuple[int, str]] = []
     for raw in config.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        text = raw.strip()
-        if text and not is_skipped(text):
-            parsed.append((len(raw) - len(raw.lstrip()), text))
-    stack = HeaderStack()
+        indented = raw.lstrip()
+        text = indented.rstrip()
+        if text and skipped(text) is None:
+            parsed.append((len(raw) - len(indented), text))
+    stack: list[tuple[int, str]] = []  # (indent, qualified line) of the open headers
     lines: list[str] = []
     headers: set[str] = set()
+    last = len(parsed) - 1
     for index, (indent, text) in enumerate(parsed):
-        path, _ = stack.place(indent, text)
-        line = SEPARATOR.join((*path, text))
-        is_header = index + 1 < len(parsed) and parsed[index + 1][0] > indent
-        if is_header:
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        line = f"{stack[-1][1]}{SEPARATOR}{text}" if stack else text
+        stack.append((indent, line))
+        if index < last and parsed[index + 1][0] > indent:
             headers.add(line)
         lines.append(line)
+    if not headers:
+        return lines
     seen: set[str] = set()
     result = []
     for line in lines:
@@ -320,13 +329,14 @@ def evidence_for(
     Raises:
         ValidationError: when ``host`` is empty or ``salt`` is malformed.
     """
-    redacted_running = redact(running, platform)
-    report = check_compliance(redact(intended, platform), redacted_running, platform)
+    redacted_intended = redact(intended, platform)
+    report = check_compliance(redacted_intended, redact(running, platform), platform)
+    unchanged = redacted_intended is intended  # no secret: the report hashed it already
     evidence = DeviceEvidence(
         host=host,
         salt=salt or to_hex32(secrets.token_bytes(32)),
-        candidate_hash=hash_text(intended),
-        readback_hash=hash_text(redacted_running),
+        candidate_hash=report.intended_hash if unchanged else hash_text(intended),
+        readback_hash=report.running_hash,
         compliant=report.compliant,
         missing_lines=len(report.missing),
         extra_lines=len(report.extra),

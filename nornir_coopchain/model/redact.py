@@ -46,6 +46,8 @@ _COMMON: Final = tuple(
 )
 _PLATFORM: Final[dict[str, tuple[re.Pattern[str], ...]]] = {}
 _DESCRIPTION = re.compile(r"^\s*description\b")
+_HINT = re.compile(r"password|secret|key|community")
+"""A word every rule's match contains: lines without one are kept as they are, unread."""
 
 
 def _redact_line(line: str, rules: tuple[re.Pattern[str], ...]) -> str:
@@ -59,6 +61,13 @@ def _redact_line(line: str, rules: tuple[re.Pattern[str], ...]) -> str:
 
 
 def redact(config: str, platform: str) -> str:
-    """``config`` with every secret token replaced by ``<redacted>`` (line structure kept)."""
+    """``config`` with every secret token replaced by ``<redacted>`` (line structure kept);
+    ``config`` itself when it has nothing to redact."""
+    if _HINT.search(config) is None:
+        return config
     rules = _PLATFORM.get(platform, ()) + _COMMON
-    return "\n".join(_redact_line(line, rules) for line in config.split("\n"))
+    hint = _HINT.search
+    redacted = "\n".join(
+        _redact_line(line, rules) if hint(line) else line for line in config.split("\n")
+    )
+    return config if redacted == config else redacted
