@@ -30,6 +30,9 @@ __all__ = ["FRR_VENDOR", "FRRDriver"]
 FRR_VENDOR = "FRRouting"
 _RETRIEVE = ("all", "running", "candidate", "startup")
 _SEPARATOR = "=====napalm_frr:end-of-running-config====="
+# Exit codes of the commit command; the apply commands never use them (frr-reload.py exits
+# 0 or 1, vtysh with FRR's CMD_* codes, below 20).
+_TIMER_FAILED, _PENDING, _SAVE_FAILED = 97, 98, 99
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,15 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
       others add). ``compare_config()`` is ``frr-reload.py --test`` of the running config
       followed by the merge lines, i.e. what the merge adds.
 
-    **Commit, rollback.** Before a commit the running config is saved as
-    ``device_dir/rollback.conf``; a commit whose apply fails (non-zero exit) is undone at
-    once by reloading that file, then raises ``CommitError``. ``rollback()`` reloads it
-    (saving the current config in its place, so a second rollback re-applies).
+    **Commit, rollback.** A commit is one command on the device: it refuses while a
+    commit-confirm is pending, saves the running config as ``device_dir/rollback.conf``,
+    applies, and with ``revert_in`` starts the revert timer. A commit whose apply fails
+    (non-zero exit) is undone at once by reloading that file, then raises ``CommitError``.
+    ``rollback()`` reloads it (saving the current config in its place, so a second rollback
+    re-applies).
 
     **Commit-confirm** (``revert_in``): a timer *on the device*, a detached ``setsid sh``
-    (``sleep N``, then ``frr-reload.py --reload rollback.conf``) whose pid is stored in
+    (``sleep N``, then ``frr-reload.py --reload rollback.conf``) that writes its own pid to
     ``device_dir/pending.pid``; it survives the SSH session ending. ``confirm_commit()``
     and the timer race by renaming that pid file (atomic): the one that renames it first
     wins, so a confirm either stops the timer or fails with ``CommitConfirmException``
@@ -212,14 +217,19 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
     def commit_config(self, message: str = "", revert_in: int | None = None) -> None:
         """Apply the candidate; keep the previous running config for ``rollback()``.
 
+        One SSH command when it succeeds: the pending check, the save, the apply and, with
+        ``revert_in``, the start of the revert timer. A failed apply costs a second one (the
+        restore).
+
         Arguments:
             message: accepted, not kept (FRR has no commit log).
             revert_in: seconds; the device reverts by itself unless ``confirm_commit()``
                 comes first.
 
         Raises:
-            CommitError: no candidate, a commit-confirm pending, or the apply failed (the
-                previous config was restored; the message says whether that worked).
+            CommitError: no candidate, a commit-confirm pending (the candidate stays loaded),
+                the apply failed (the previous config was restored; the message says whether
+                that worked) or the timer did not start (the change was rolled back).
             ValueError: ``revert_in`` is not positive.
         """
         if revert_in is not None and revert_in <= 0:
@@ -227,20 +237,29 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         candidate = self._candidate
         if candidate is None:
             raise CommitError(f"{self.hostname}: no candidate loaded")
-        if self.has_pending_commit():
-            raise CommitError(f"{self.hostname}: a commit-confirm is pending; confirm first")
         if candidate.kind == "replace":
             apply = self._reload_cmd("reload", candidate.path)
         else:
             write = self._vtysh_cmd("write memory")
             apply = f"{self._vtysh_cmd()} -f {quote(candidate.path)} && {write}"
+        timer = "" if revert_in is None else f"; {self._timer_cmd(int(revert_in))}"
         done = self._run(
-            f"{self._save_cmd(self._rollback_file)} || exit 99; {apply}; rc=$?; "
-            f"rm -f {self._candidate_files()}; exit $rc"
+            f"{self._pending_test()} && exit {_PENDING}; "
+            f"{self._save_cmd(self._rollback_file)} || exit {_SAVE_FAILED}; {apply}; rc=$?; "
+            f"rm -f {self._candidate_files()}; [ $rc -eq 0 ] || exit $rc"
+            f"{timer}"
         )
+        if done.returncode == _PENDING:
+            raise CommitError(f"{self.hostname}: a commit-confirm is pending; confirm first")
         self._candidate = None
-        if done.returncode == 99:
+        if done.returncode == _SAVE_FAILED:
             raise CommitError(f"{self.hostname}: cannot save the running config: {done.output}")
+        if done.returncode == _TIMER_FAILED:
+            self.rollback()
+            raise CommitError(
+                f"{self.hostname}: cannot start the commit-confirm timer (change rolled back): "
+                f"{done.output[-500:]}"
+            )
         if done.returncode != 0:
             restored = self._run(self._reload_cmd("reload", self._rollback_file))
             state = "restored" if restored.returncode == 0 else "NOT restored"
@@ -248,16 +267,10 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
                 f"{self.hostname}: applying the candidate failed (exit {done.returncode}); "
                 f"previous config {state}: {done.output[-500:]}"
             )
-        if revert_in is not None:
-            self._start_timer(int(revert_in))
 
     def has_pending_commit(self) -> bool:
         """Returns True while a commit-confirm timer runs on the device."""
-        pid = quote(self._pid_file)
-        done = self._run(
-            f'p=$(cat {pid} 2>/dev/null) && [ -n "$p" ] && '
-            f"tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -qF -- {pid} && echo pending"
-        )
+        done = self._run(f"{self._pending_test()} && echo pending")
         return done.stdout.strip() == "pending"
 
     def confirm_commit(self) -> None:
@@ -439,32 +452,45 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
             self._candidate = None
             self._run(f"rm -f {self._candidate_files()}")
 
-    def _start_timer(self, seconds: int) -> None:
+    def _timer_cmd(self, seconds: int) -> str:
+        """The command that starts the revert timer; it exits _TIMER_FAILED unless it runs.
+
+        The detached timer writes its own pid to ``pending.pid``, prints it and closes its
+        stdout and stderr, so ``$(...)`` returns as soon as the timer has started (no fixed
+        wait) and an empty pid means it never ran (its error, if any, is on stderr); the pid
+        must then name the timer's process.
+        """
         pid = quote(self._pid_file)
         firing = quote(f"{self.options.device_dir}/pending.firing")
         log = quote(f"{self.options.device_dir}/revert.log")
         revert = self._reload_cmd("reload", self._rollback_file)
         script = (
+            f"echo $$ > {pid} || exit; echo $$; exec > /dev/null 2>&1; "
             f"sleep {seconds}; mv {pid} {firing} 2>/dev/null || exit 0; "
             f"{revert} > {log} 2>&1; rm -f {firing}"
         )
-        done = self._run(
-            f"setsid sh -c {quote(script)} </dev/null >/dev/null 2>&1 & echo $! > {pid}; "
-            f"sleep 0.1; tr '\\0' ' ' < /proc/$(cat {pid})/cmdline | grep -qF -- {pid}"
+        return (
+            f"p=$(setsid sh -c {quote(script)} < /dev/null &); "
+            f'[ -n "$p" ] && {self._is_timer("$p")} || exit {_TIMER_FAILED}'
         )
-        if done.returncode != 0:
-            self.rollback()
-            raise CommitError(
-                f"{self.hostname}: cannot start the commit-confirm timer (change rolled back): "
-                f"{done.output}"
-            )
+
+    def _is_timer(self, pid: str) -> str:
+        """A shell test: process ``pid`` (a shell word such as ``$p``) is the revert timer."""
+        return (
+            f"tr '\\0' ' ' < /proc/{pid}/cmdline 2>/dev/null | grep -qF -- {quote(self._pid_file)}"
+        )
+
+    def _pending_test(self) -> str:
+        """A shell test: the process ``pending.pid`` names is the revert timer."""
+        pid = quote(self._pid_file)
+        return f'p=$(cat {pid} 2>/dev/null) && [ -n "$p" ] && {self._is_timer("$p")}'
 
     def _cancel_timer(self) -> bool:
         pid = quote(self._pid_file)
         taken = quote(f"{self.options.device_dir}/pending.cancel")
         done = self._run(
             f"if mv {pid} {taken} 2>/dev/null; then p=$(cat {taken}); "
-            f"if tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -qF -- {pid}; then "
+            f"if {self._is_timer('$p')}; then "
             f"kill -TERM -- -$p && echo cancelled; fi; rm -f {taken}; fi"
         )
         return done.stdout.strip() == "cancelled"

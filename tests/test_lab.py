@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from napalm.base.exceptions import CommitConfirmException, CommitError
 from needs import needs_lab
 from nornir import InitNornir
 from nornir.core import Nornir
@@ -396,6 +397,46 @@ def test_change_that_does_not_take_is_rolled_back_and_recorded_as_failed(site: S
 
 @pytest.mark.lab
 @pytest.mark.slow
+def test_change_bgpd_refuses_at_commit_is_restored_and_recorded_as_failed(site: Site) -> None:
+    # A typo in site17-r3's data: its OPERATOR-C PE given as the router's own backhaul
+    # address. vtysh accepts the line when the candidate is loaded (`vtysh -m -f` checks the
+    # syntax) but bgpd refuses it at commit ("Can not configure the local system as
+    # neighbor"): frr-reload.py --reload fails half way and the driver restores the device.
+    nr = site.nr
+    backhaul = nr.inventory.hosts["site17-r3"]["tenant_links"][NEW_TENANT]["backhaul"]
+    backhaul["peer"] = backhaul["local"].split("/")[0]
+    before = running_configs(nr)
+    proposal_id = site.approved()
+    outcome = apply_change(nr, site.owner, proposal_id, templates=TEMPLATES)
+    assert (outcome.state, outcome.devices_ok, outcome.devices_failed) == (
+        ProposalState.VerificationFailed,
+        3,
+        1,
+    )
+    (failed,) = [d for d in outcome.devices if not d.verified]
+    assert failed.host == "site17-r3"
+    assert not failed.applied
+    assert not failed.rolled_back
+    assert failed.error is not None
+    assert failed.error.startswith("CommitError: ")
+    assert "applying the candidate failed" in failed.error
+    assert "previous config restored" in failed.error
+    after = running_configs(nr)
+    assert after["site17-r3"] == before["site17-r3"]  # restored, byte for byte
+    others = [h for h in HOSTS if h != "site17-r3"]
+    assert all(
+        after[h] != before[h] and "neighbor OPERATOR-C peer-group" in after[h] for h in others
+    )
+    # No revert timer left anywhere: r3's never started, the others' were confirmed.
+    for host in HOSTS:
+        assert not nr.inventory.hosts[host].get_connection("napalm", nr.config).has_pending_commit()
+    audit = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
+    assert [d.host for d in audit.devices if not d.passed] == ["site17-r3"]
+    assert audit.evidence_root_ok
+
+
+@pytest.mark.lab
+@pytest.mark.slow
 def test_unreachable_router_fails_alone_and_is_named(site: Site) -> None:
     proposal_id = site.approved()
     before = running_configs(site.nr)
@@ -419,3 +460,56 @@ def test_unreachable_router_fails_alone_and_is_named(site: Site) -> None:
     audit = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
     assert [d.host for d in audit.devices if not d.passed] == ["site17-r4"]
     assert running_configs(site.nr)["site17-r4"] == before["site17-r4"]
+
+
+# ---------------------------------------------------------------- the driver's commit-confirm
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_commit_confirm_blocks_commits_until_confirmed_and_reverts_when_left(site: Site) -> None:
+    device = site.nr.inventory.hosts["site17-r2"].get_connection("napalm", site.nr.config)
+    before = device.get_config(retrieve="running")["running"]
+    first, second = "ip route 198.18.77.0/24 Null0", "ip route 198.18.78.0/24 Null0"
+    device.load_merge_candidate(config=f"{first}\n")
+    device.commit_config(revert_in=300)
+    try:
+        assert device.has_pending_commit()
+        changed = device.get_config(retrieve="running")["running"]
+        assert first in changed.splitlines()
+        # A second commit is refused before it touches anything; its candidate stays loaded.
+        device.load_merge_candidate(config=f"{second}\n")
+        with pytest.raises(CommitError, match="a commit-confirm is pending; confirm first"):
+            device.commit_config()
+        assert device.get_config(retrieve="running")["running"] == changed
+        assert device.get_config(retrieve="candidate")["candidate"] == f"{second}\n"
+        assert device.has_pending_commit()
+        device.confirm_commit()
+        assert not device.has_pending_commit()
+        with pytest.raises(CommitConfirmException, match="no pending commit"):
+            device.confirm_commit()
+        device.commit_config()  # the kept candidate, now that nothing is pending
+    finally:
+        if device.has_pending_commit():
+            device.confirm_commit()
+    confirmed = device.get_config(retrieve="running")["running"]
+    assert {first, second} <= set(confirmed.splitlines())
+    assert not device.has_pending_commit()
+
+    # Left unconfirmed, the device reverts by itself to the config before that commit.
+    device.load_merge_candidate(config="no ip route 198.18.77.0/24 Null0\n")
+    device.commit_config(revert_in=1)
+    try:
+        running = device.get_config(retrieve="running")["running"]
+        deadline = time.monotonic() + 20
+        while running != confirmed and time.monotonic() < deadline:
+            time.sleep(0.25)
+            running = device.get_config(retrieve="running")["running"]
+    finally:
+        if device.has_pending_commit():
+            device.confirm_commit()
+    assert running == confirmed
+    assert not device.has_pending_commit()
+    with pytest.raises(CommitConfirmException):
+        device.confirm_commit()
+    assert running != before  # only the unconfirmed commit was undone

@@ -31,7 +31,8 @@ def make_host_key(ssh_dir: Path, name: str) -> Path:
 
 
 def sshd_config(ssh_dir: Path, name: str, address: str) -> Path:
-    """Write router ``name``'s sshd config: key auth only, on its management address."""
+    """Write router ``name``'s sshd config: key auth only, on its management address, and
+    commands run without the host's shell start-up files."""
     path = ssh_dir / f"sshd_{name}.conf"
     path.write_text(
         "\n".join(
@@ -50,6 +51,10 @@ def sshd_config(ssh_dir: Path, name: str, address: str) -> Path:
                 "PrintMotd no",
                 "LogLevel ERROR",
                 "MaxStartups 50:30:100",
+                # The routers share this machine's accounts: without this, bash sources the
+                # host's ~/.bashrc for every command run over SSH (Debian's bash does when
+                # SSH_CLIENT is set and SHLVL < 2), which a real router's shell does not.
+                "SetEnv SHLVL=1",
                 "",
             ]
         )
