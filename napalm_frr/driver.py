@@ -277,7 +277,9 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         """Keep the pending commit: stop the device's revert timer.
 
         Raises:
-            CommitConfirmException: no timer pending (none started, or it already fired).
+            CommitConfirmException: no timer pending (none started, or it already fired; a
+                revert in progress is waited for first, so the device then runs the
+                reverted config).
         """
         if not self._cancel_timer():
             raise CommitConfirmException(f"{self.hostname}: no pending commit to confirm")
@@ -371,6 +373,11 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
     def _pid_file(self) -> str:
         return f"{self.options.device_dir}/pending.pid"
 
+    @property
+    def _firing_file(self) -> str:
+        """The timer's pid file once it fired, while its revert runs."""
+        return f"{self.options.device_dir}/pending.firing"
+
     def _file(self, kind: str) -> str:
         return f"{self.options.device_dir}/{kind}-{self._session}.conf"
 
@@ -461,7 +468,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         must then name the timer's process.
         """
         pid = quote(self._pid_file)
-        firing = quote(f"{self.options.device_dir}/pending.firing")
+        firing = quote(self._firing_file)
         log = quote(f"{self.options.device_dir}/revert.log")
         revert = self._reload_cmd("reload", self._rollback_file)
         script = (
@@ -482,15 +489,22 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
 
     def _pending_test(self) -> str:
         """A shell test: the process ``pending.pid`` names is the revert timer."""
-        pid = quote(self._pid_file)
-        return f'p=$(cat {pid} 2>/dev/null) && [ -n "$p" ] && {self._is_timer("$p")}'
+        return self._timer_in(self._pid_file)
+
+    def _timer_in(self, path: str) -> str:
+        """A shell test: the process whose pid file ``path`` is (it sets ``p``) is the timer."""
+        return f'p=$(cat {quote(path)} 2>/dev/null) && [ -n "$p" ] && {self._is_timer("$p")}'
 
     def _cancel_timer(self) -> bool:
+        """Stop the pending revert timer (True); when it has already fired, wait (at most
+        ~50 s) until its revert is done, so that the config read next is the reverted one."""
         pid = quote(self._pid_file)
         taken = quote(f"{self.options.device_dir}/pending.cancel")
+        reverting = self._timer_in(self._firing_file)
         done = self._run(
             f"if mv {pid} {taken} 2>/dev/null; then p=$(cat {taken}); "
             f"if {self._is_timer('$p')}; then "
-            f"kill -TERM -- -$p && echo cancelled; fi; rm -f {taken}; fi"
+            f"kill -TERM -- -$p && echo cancelled; fi; rm -f {taken}; "
+            f"else n=0; while [ $n -lt 1000 ] && {reverting}; do sleep 0.05; n=$((n+1)); done; fi"
         )
         return done.stdout.strip() == "cancelled"

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nornir.core import Nornir
@@ -40,6 +41,7 @@ from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.journal import Journal
 from nornir_coopchain.model.content import ChangeWindow, EvidenceReport
 from nornir_coopchain.model.rules import ProposalState, VoteType
+from nornir_coopchain.plugins.tasks._device import running_config
 from nornir_coopchain.session import CoopchainSession
 from nornir_coopchain.voter.policy import VoterPolicy
 from nornir_coopchain.voter.watch import PolicyVoter
@@ -485,6 +487,40 @@ def test_an_auto_reverted_commit_is_recorded_as_failed(
     assert not failed["site17-r2"].rolled_back  # it reverted itself; nothing left to roll back
     assert outcome.state is ProposalState.VerificationFailed
     assert running_hashes(site.nr)["site17-r2"] == before["site17-r2"]
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_commit_that_reverts_between_read_back_and_confirm_is_recorded_as_failed(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-back complies, then the commit-confirm expires before the confirm: the
+    refused confirm makes the task read the device again, and the revert is a failure."""
+    import time
+
+    from nornir_coopchain.plugins.tasks import coopchain_verify as verify_module
+
+    reads: list[str] = []
+
+    def read_then_wait(device: Any) -> str:
+        running = running_config(device)
+        reads.append(device.hostname)
+        if device.hostname == "site17-r2" and reads.count("site17-r2") == 1:
+            time.sleep(1.2)  # past revert_in, after a compliant read-back
+        return running
+
+    monkeypatch.setattr(verify_module, "running_config", read_then_wait)
+    before = running_hashes(site.nr)
+    proposal_id = site.approved()
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates, revert_in=1)
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r2"]
+    assert not failed["site17-r2"].rolled_back
+    assert failed["site17-r2"].missing  # the evidence is the second read: the reverted config
+    assert reads.count("site17-r2") == 2
+    assert reads.count("site17-r1") == 1
+    assert outcome.state is ProposalState.VerificationFailed
+    assert running_hashes(site.nr)["site17-r2"] == before["site17-r2"]
+    assert running_hashes(site.nr)["site17-r1"] != before["site17-r1"]
 
 
 @pytest.mark.parametrize("chain", ["embedded"], indirect=True)

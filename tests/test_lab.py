@@ -513,3 +513,14 @@ def test_commit_confirm_blocks_commits_until_confirmed_and_reverts_when_left(sit
     with pytest.raises(CommitConfirmException):
         device.confirm_commit()
     assert running != before  # only the unconfirmed commit was undone
+
+    # A confirm that comes once the timer has fired fails, and only after the revert is
+    # done: what is read next is the reverted config, never one still being reverted.
+    device.load_merge_candidate(config="no ip route 198.18.77.0/24 Null0\n")
+    device.commit_config(revert_in=1)
+    deadline = time.monotonic() + 20
+    while device.has_pending_commit() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(CommitConfirmException):
+        device.confirm_commit()
+    assert device.get_config(retrieve="running")["running"] == confirmed

@@ -88,7 +88,8 @@ def _gated_host(
     ).result
     if preflight:
         return Result(host=task.host, result=config)
-    verify = task.run(coopchain_verify, change=change, config=config)
+    confirm = None if applied.already_applied else applied.commit_confirm
+    verify = task.run(coopchain_verify, change=change, config=config, confirm=confirm)
     return Result(host=task.host, result=(applied, verify.result), failed=verify.failed)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from napalm.base.exceptions import CommitConfirmException
 from nornir.core.task import Result, Task
 
 from nornir_coopchain.gate.approved import ApprovedChange
@@ -12,42 +13,53 @@ from nornir_coopchain.plugins.tasks._device import napalm_device, running_config
 
 
 def coopchain_verify(
-    task: Task, change: ApprovedChange, config: str, rollback_on_failure: bool = True
+    task: Task,
+    change: ApprovedChange,
+    config: str,
+    rollback_on_failure: bool = True,
+    confirm: bool | None = None,
 ) -> Result:
     """Read the running config back and check it against the intended ``config``.
 
-    A compliant device with a pending commit-confirm is confirmed; a non-compliant one is
-    rolled back (unless ``rollback_on_failure`` is False; a device back on its approved base
-    has nothing to roll back) and the Result is failed. A device that reverted itself because
-    its commit-confirm expired reads back non-compliant: an auto-revert is a failed
-    verification, never a success.
+    A compliant device whose commit-confirm is pending is confirmed; a non-compliant one that
+    no longer runs its approved base is rolled back (unless ``rollback_on_failure`` is
+    False) and the Result is failed. A device that reverted itself because its
+    commit-confirm expired is non-compliant: an auto-revert is a failed verification, never
+    a success, also when it happens between the read-back and the confirm (the confirm is
+    refused, the device is read again).
 
     Arguments:
         change: the approved change.
         config: the intended configuration for this host.
         rollback_on_failure: restore the previous config when the read-back does not comply.
+        confirm: whether a commit-confirm of this run awaits confirmation: True confirms
+            it once the read-back complies, False means none does; None (default) asks the
+            device (``has_pending_commit``), e.g. for a device a resumed run found applied.
 
     Returns:
         Result with ``failed`` (not compliant), ``changed`` (rolled back) and ``result`` a
         :class:`VerifiedDevice` carrying the evidence leaf.
     """
-    entry = change.entry(task.host.name)
+    host, entry = task.host.name, change.entry(task.host.name)
     device = napalm_device(task)
     running = running_config(device)
-    evidence, report = evidence_for(task.host.name, config, running, entry.platform)
-    pending = bool(device.has_pending_commit())
+    evidence, report = evidence_for(host, config, running, entry.platform)
+    if report.compliant and (device.has_pending_commit() if confirm is None else confirm):
+        try:
+            device.confirm_commit()
+        except CommitConfirmException:  # its timer fired since the read-back: read again
+            running = running_config(device)
+            evidence, report = evidence_for(host, config, running, entry.platform)
     rolled_back = False
-    if report.compliant and pending:
-        device.confirm_commit()
-    elif (
+    if (
         not report.compliant
         and rollback_on_failure
-        and (pending or hash_text(running) != entry.base_config_hash)
+        and hash_text(running) != entry.base_config_hash
     ):
-        device.rollback()
+        device.rollback()  # also stops a pending commit-confirm
         rolled_back = True
     verified = VerifiedDevice(
-        host=task.host.name,
+        host=host,
         proposal_id=change.proposal_id,
         evidence=evidence,
         missing=report.missing,
