@@ -3,7 +3,8 @@
 
 A temporary inventory holds N hosts of the ``coopchain_sim`` platform (the FRR template and
 the sample site's group data, every device in this process's memory, ``--latency`` seconds
-slept by the simulator at each device operation). The devices are built out with
+slept by the simulator at each device operation, or with ``--latency-profile frr-lab`` each
+NAPALM method's cost as measured on the FRR lab). The devices are built out with
 OPERATOR-A and OPERATOR-B; the change turns up OPERATOR-C on every device:
 
 * ungated: ``coopchain_render`` then ``napalm_configure(replace=True)`` per host;
@@ -48,7 +49,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 from _common import (
@@ -178,14 +179,16 @@ class Probes:
         manager.request_blocking = self.rpc(manager.request_blocking)  # type: ignore[method-assign]
 
     def install_devices(self) -> None:
-        """Count the simulator's operations (each sleeps ``latency``)."""
+        """Count the simulator's device operations: the calls that sleep ``latency`` (not the
+        loads, which keep the candidate in the session and sleep only in a profile)."""
         original = CoopchainSimDriver._sleep
         probes = self
 
-        def counted(driver: CoopchainSimDriver) -> None:
-            with probes._lock:
-                probes.device_ops[probes.phase] += 1
-            original(driver)
+        def counted(driver: CoopchainSimDriver, method: str, default: float | None = None) -> None:
+            if default is None:
+                with probes._lock:
+                    probes.device_ops[probes.phase] += 1
+            original(driver, method, default)
 
         CoopchainSimDriver._sleep = counted  # type: ignore[method-assign,assignment]
 
@@ -207,7 +210,26 @@ class Probes:
 # ----------------------------------------------------------------------------- the site
 
 
-def write_inventory(directory: Path, devices: int, latency: float) -> None:
+FRR_LAB_LATENCY: Final = {
+    "open": 0.58,
+    "load_replace_candidate": 0.08,
+    "load_merge_candidate": 0.08,
+    "compare_config": 0.30,
+    "discard_config": 0.03,
+    "commit_config": 0.75,
+    "has_pending_commit": 0.03,
+    "confirm_commit": 0.05,
+    "rollback": 0.75,
+    "get_config": 0.06,
+    "get_facts": 0.06,
+}
+"""Seconds per NAPALM call of napalm_frr on the FRR lab (``lab.py``, means over its three
+sides, 2026-11-25; ``rollback`` taken as a commit), for ``--latency-profile frr-lab``."""
+
+
+def write_inventory(
+    directory: Path, devices: int, latency: float, method_latency: dict[str, float]
+) -> None:
     """N FRR hosts of the simulated platform with the sample site's groups."""
     sample = yaml.safe_load((REPO / "inventory" / "hosts.yaml").read_text())["site17-r1"]
     hosts = {}
@@ -225,7 +247,9 @@ def write_inventory(directory: Path, devices: int, latency: float) -> None:
     shutil.copy(REPO / "inventory" / "groups.yaml", directory / "groups.yaml")
     defaults = {
         "connection_options": {
-            "napalm": {"extras": {"optional_args": {"latency": latency}}},
+            "napalm": {
+                "extras": {"optional_args": {"latency": latency, "method_latency": method_latency}}
+            },
         }
     }
     (directory / "defaults.yaml").write_text(yaml.safe_dump(defaults))
@@ -301,7 +325,7 @@ class Bench:
         self.client = client
         inventory = tmp / "inventory"
         inventory.mkdir()
-        write_inventory(inventory, args.devices, args.latency)
+        write_inventory(inventory, args.devices, args.latency, method_latency(args))
         self.templates = REPO / "templates"
 
         spec = DeploymentSpec.load(REPO / "inventory" / "deployment.yaml")
@@ -469,7 +493,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             ChainClient.connect(url, receipt_timeout=120) as client,
         ):
             bench = Bench(args, Path(tmp), client)
-            log.info("%d simulated devices, latency %.3f s", args.devices, args.latency)
+            log.info("%d simulated devices, %s", args.devices, latency_label(args))
             ungated, ungated_cpu, ungated_ops = _ungated_side(bench, probes, bench.ungated)
             log.info("ungated: %.2f s, %d device operations", ungated, ungated_ops)
             reviewed, reviewed_cpu, reviewed_ops = _ungated_side(
@@ -527,11 +551,22 @@ def side_row(label: str, seconds: float, measured: dict[str, Any], key: str, n: 
     return [label, f"{seconds:.2f}", f"{cpu:.2f}", "-", "0", str(ops), f"{ops / n:.1f}"]
 
 
+def method_latency(args: argparse.Namespace) -> dict[str, float]:
+    """The simulator's per-method latencies for ``--latency-profile``."""
+    return dict(FRR_LAB_LATENCY) if args.latency_profile == "frr-lab" else {}
+
+
+def latency_label(args: argparse.Namespace) -> str:
+    if args.latency_profile == "frr-lab":
+        return "latency per NAPALM method as measured on the FRR lab"
+    return f"latency {args.latency:g} s per device operation"
+
+
 def render(measured: dict[str, Any], args: argparse.Namespace) -> str:
     result, phases = measured["result"], measured["phases"]
     n = result["devices"]
     out = [
-        f"{n} SIMULATED devices, latency {args.latency:g} s per device operation, "
+        f"{n} SIMULATED devices, {latency_label(args)}, "
         f"{args.workers} Nornir workers, chain {args.chain}"
         + (f" with {BIG_BLOCK_GAS:,}-gas blocks over websocket" if args.big_blocks else ""),
         "",
@@ -580,6 +615,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=10, help="simulated devices (10)")
     parser.add_argument(
         "--latency", type=float, default=0.05, help="seconds per device operation (0.05)"
+    )
+    parser.add_argument(
+        "--latency-profile",
+        choices=["uniform", "frr-lab"],
+        default="uniform",
+        help="uniform: --latency at every device operation (default); frr-lab: each NAPALM "
+        "method takes what it took on the FRR lab (open 0.58 s, commit 0.75 s, "
+        "compare 0.30 s, load 0.08 s, get_config 0.06 s, ...)",
     )
     parser.add_argument("--workers", type=int, default=100, help="Nornir num_workers (100)")
     parser.add_argument("--chain", choices=["embedded", "anvil"], default="embedded")

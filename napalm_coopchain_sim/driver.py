@@ -61,8 +61,12 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
     * ``state_dir`` (path): keep the state in ``<state_dir>/<hostname>.json`` (shared between
       processes). Without it the state lives in this process's memory.
     * ``initial_config`` (str, default ``""``): the running config of a device seen first.
-    * ``latency`` (seconds, default 0): slept at the start of every operation except
-      ``close()`` and ``is_alive()``, outside any lock.
+    * ``latency`` (seconds, default 0): slept at the start of every operation that asks the
+      device (not ``close()``, ``is_alive()`` nor the loads, which only keep the candidate
+      in this session), outside any lock.
+    * ``method_latency`` (mapping of method name to seconds): slept instead of ``latency``
+      by the methods it names, loads included, e.g. a real platform's measured costs
+      (``{"open": 0.6, "compare_config": 0.3, "load_replace_candidate": 0.08}``).
     * ``unreachable`` (bool): ``open()`` raises ``ConnectionException``.
     * ``commit_drops`` (list of regexes): candidate lines matching one (``re.search``) are
       silently not applied on commit, so a read-back differs from what was sent.
@@ -111,14 +115,14 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
             ConnectionException: when ``unreachable`` is set or ``hostname`` is empty.
             ValueError: when ``hostname`` cannot name a state file (with ``state_dir``).
         """
-        self._sleep()
+        self._sleep("open")
         if not self.hostname:
             raise ConnectionException(
                 "coopchain_sim: no hostname; set it in the inventory (it names the device)"
             )
         if self.options.unreachable:
             raise ConnectionException(f"Cannot connect to {self.hostname} (simulated unreachable)")
-        with self._device(opening=True):
+        with self._device("open", opening=True):
             pass
         self._open = True
 
@@ -141,6 +145,7 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
         Raises:
             ReplaceConfigException: when neither is given or the file cannot be read.
         """
+        self._sleep("load_replace_candidate", default=0.0)
         self._candidate = ("replace", self._load_text(filename, config, ReplaceConfigException))
 
     def load_merge_candidate(self, filename: str | None = None, config: str | None = None) -> None:
@@ -151,17 +156,18 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
         Raises:
             MergeConfigException: when neither is given or the file cannot be read.
         """
+        self._sleep("load_merge_candidate", default=0.0)
         self._candidate = ("merge", self._load_text(filename, config, MergeConfigException))
 
     def compare_config(self) -> str:
         """Returns the unified diff running → candidate, ``""`` if none or no candidate."""
-        with self._device() as state:
+        with self._device("compare_config") as state:
             candidate = self._candidate_for(state.running)
             return diff_configs(state.running, candidate) if candidate is not None else ""
 
     def discard_config(self) -> None:
         """Drop the candidate."""
-        self._sleep()
+        self._sleep("discard_config")
         self._check_open()
         self._candidate = None
 
@@ -186,7 +192,7 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
                 raise NotImplementedError("coopchain_sim: commit confirm disabled for this device")
             if revert_in <= 0:
                 raise ValueError(f"revert_in must be positive, got {revert_in!r}")
-        with self._device() as state:
+        with self._device("commit_config") as state:
             if self.options.commit_error:
                 raise CommitError(f"{self.hostname}: commit failed (simulated commit_error)")
             if state.pending is not None:
@@ -203,7 +209,7 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
 
     def has_pending_commit(self) -> bool:
         """Returns True while a commit-confirm waits for ``confirm_commit()``."""
-        with self._device() as state:
+        with self._device("has_pending_commit") as state:
             return state.pending is not None
 
     def confirm_commit(self) -> None:
@@ -215,7 +221,7 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
         """
         if not self.options.supports_commit_confirm:
             raise NotImplementedError("coopchain_sim: commit confirm disabled for this device")
-        with self._device() as state:
+        with self._device("confirm_commit") as state:
             if state.pending is None:
                 raise CommitConfirmException(f"{self.hostname}: no pending commit to confirm")
             state.pending = None
@@ -226,7 +232,7 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
         Rolling back twice re-applies the change (previous and running swap); with nothing
         to roll back this does nothing.
         """
-        with self._device() as state:
+        with self._device("rollback") as state:
             if state.pending is not None:
                 state.previous, state.running = state.running, state.pending.revert_to
                 state.pending = None
@@ -258,7 +264,7 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
             raise ValueError(f"retrieve must be one of {_RETRIEVE}, got {retrieve!r}")
         if format != "text":
             raise NotImplementedError(f"coopchain_sim: format {format!r} not supported")
-        with self._device() as state:
+        with self._device("get_config") as state:
             running = state.running
             candidate = self._candidate_for(running) or ""
         config = {"running": running, "candidate": candidate, "startup": running}
@@ -267,7 +273,7 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
 
     def get_facts(self) -> dict[str, Any]:
         """Returns NAPALM facts; ``vendor`` and ``os_version`` say SIMULATED."""
-        with self._device() as state:
+        with self._device("get_facts") as state:
             running, created_at = state.running, state.created_at
         name = hostname_of(running) or self.hostname
         serial = hashlib.sha256(self.hostname.encode()).hexdigest()[:10].upper()
@@ -284,18 +290,21 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _sleep(self) -> None:
-        if self.options.latency:
-            time.sleep(self.options.latency)
+    def _sleep(self, method: str, default: float | None = None) -> None:
+        """Sleep ``method``'s latency: ``method_latency``, else ``default`` or ``latency``."""
+        fallback = self.options.latency if default is None else default
+        seconds = self.options.method_latency.get(method, fallback)
+        if seconds:
+            time.sleep(seconds)
 
     def _check_open(self) -> None:
         if not self._open:
             raise ConnectionClosedException(f"{self.hostname}: session is not open")
 
-    def _device(self, *, opening: bool = False) -> AbstractContextManager[DeviceState]:
-        """Sleep ``latency`` (unlocked) unless opening, then lock the device's state."""
+    def _device(self, method: str, *, opening: bool = False) -> AbstractContextManager[DeviceState]:
+        """Sleep ``method``'s latency (unlocked) unless opening, then lock the device's state."""
         if not opening:
-            self._sleep()
+            self._sleep(method)
             self._check_open()
         return self._store.transaction(self.hostname, self.options.initial_config)
 

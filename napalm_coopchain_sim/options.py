@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["SimOptions"]
+__all__ = ["TIMED_METHODS", "SimOptions"]
+
+TIMED_METHODS: Final = frozenset(
+    {
+        "open",
+        "load_replace_candidate",
+        "load_merge_candidate",
+        "compare_config",
+        "discard_config",
+        "commit_config",
+        "has_pending_commit",
+        "confirm_commit",
+        "rollback",
+        "get_config",
+        "get_facts",
+    }
+)
+"""The driver methods ``method_latency`` may time."""
 
 
 def _flag(args: dict[str, Any], key: str, default: bool) -> bool:
@@ -15,6 +32,22 @@ def _flag(args: dict[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"optional_args[{key!r}] must be a bool, got {value!r}")
     return value
+
+
+def _method_latency(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ValueError(f"optional_args['method_latency'] must be a mapping, got {value!r}")
+    checked = {}
+    for method, seconds in value.items():
+        if method not in TIMED_METHODS:
+            known = ", ".join(sorted(TIMED_METHODS))
+            raise ValueError(f"optional_args['method_latency']: {method!r} is not one of {known}")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError(
+                f"optional_args['method_latency'][{method!r}] must be seconds >= 0, got {seconds!r}"
+            )
+        checked[method] = float(seconds)
+    return checked
 
 
 @dataclass(frozen=True)
@@ -28,6 +61,7 @@ class SimOptions:
     state_dir: Path | None = None
     initial_config: str = ""
     latency: float = 0.0
+    method_latency: dict[str, float] = field(default_factory=dict)
     unreachable: bool = False
     commit_drops: tuple[re.Pattern[str], ...] = ()
     commit_error: bool = False
@@ -51,6 +85,7 @@ class SimOptions:
         latency = args.get("latency", 0.0)
         if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
             raise ValueError(f"optional_args['latency'] must be seconds >= 0, got {latency!r}")
+        method_latency = _method_latency(args.get("method_latency", {}))
         drops = args.get("commit_drops", ())
         if isinstance(drops, str) or not all(isinstance(d, str) for d in drops):
             raise ValueError(f"optional_args['commit_drops'] must be a list of regexes: {drops!r}")
@@ -62,6 +97,7 @@ class SimOptions:
             state_dir=Path(state_dir) if state_dir is not None else None,
             initial_config=initial,
             latency=float(latency),
+            method_latency=method_latency,
             unreachable=_flag(args, "unreachable", False),
             commit_drops=patterns,
             commit_error=_flag(args, "commit_error", False),

@@ -91,6 +91,15 @@ def test_scale_json_shape() -> None:
 
 
 @pytest.mark.slow
+def test_scale_frr_lab_profile_times_each_napalm_method() -> None:
+    payload = _run("scale.py", "--devices", "2", "--latency-profile", "frr-lab")
+    # napalm_configure: open 0.58 + load 0.08 + compare 0.30 + commit 0.75 s per device
+    assert 1.7 <= payload["ungated_s"] < 5
+    # the reviewed side adds the dry run, the base checks, the read-back and the confirm
+    assert payload["ungated_reviewed_s"] > payload["ungated_s"] + 0.3
+
+
+@pytest.mark.slow
 @pytest.mark.anvil
 def test_throughput_json_shape() -> None:
     needs_anvil()

@@ -356,8 +356,14 @@ def test_chain_up_serves_dev_accounts_and_saves_state(tmp_path: Path, anvil: Anv
         assert "publicly known" in served["dev_keys"]
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
-    assert process.returncode == 0
+        try:  # read both pipes while waiting, so that a chatty child cannot block on them
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            pytest.fail(f"chain up still running 30 s after SIGINT; stderr: {stderr[-2000:]!r}")
+    assert process.returncode == 0, stderr[-2000:]
+    assert b"state saved" in stderr
     assert state.is_file()
 
 

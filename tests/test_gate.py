@@ -25,7 +25,7 @@ from nornir_coopchain.demo import (
     running_hashes,
     sample_operators,
 )
-from nornir_coopchain.exceptions import ChangeRefused, ProposalTooLarge
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ProposalTooLarge
 from nornir_coopchain.gate import (
     apply_change,
     audit_change,
@@ -189,6 +189,24 @@ def test_change_over_the_content_cap_is_refused_before_anything_is_sent(site: Si
     assert (_sent_by(site), site.coop.proposal_count()) == (sent, 0)
     assert running_hashes(site.nr) == before
     assert not site.owner.settings.journal_dir().exists()
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_bad_tenant_pattern_is_refused_at_prepare_naming_host_and_field(site: Site) -> None:
+    host = site.nr.inventory.hosts["site17-r3"]
+    coop = dict(host["coopchain"])
+    coop["tenants_patterns"] = {**coop["tenants_patterns"], "OPERATOR-C": ["(unclosed"]}
+    host.data["coopchain"] = coop
+    before = running_hashes(site.nr)
+    with pytest.raises(ConfigError) as refused:
+        prepare_change(site.nr, templates=site.templates)
+    message = str(refused.value)
+    assert "1 host(s)" in message
+    assert "site17-r3" in message
+    assert "tenant_patterns.OPERATOR-C.0" in message
+    assert "not a valid regex" in message
+    assert running_hashes(site.nr) == before
+    assert site.coop.proposal_count() == 0
 
 
 def test_rejected_change_touches_no_device(site: Site) -> None:

@@ -6,6 +6,7 @@ Everything here runs against the simulator only; it stands in for no real device
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -290,6 +291,35 @@ def test_latency_is_concurrent_across_devices(make_nornir: MakeNornir) -> None:
 
     assert not result.failed
     assert 0.4 <= elapsed < 1.5  # open + get_facts: 0.4 s each; 4 s if serialized
+
+
+def test_method_latency_times_each_named_method_loads_included() -> None:
+    timing = {"get_config": 0.15, "load_replace_candidate": 0.1}
+    device = _driver("r1", latency=0.02, method_latency=timing)
+
+    def took(call: Callable[[], object]) -> float:
+        start = time.monotonic()
+        call()
+        return time.monotonic() - start
+
+    assert 0.15 <= took(lambda: device.get_config(retrieve="running")) < 0.5
+    assert 0.1 <= took(lambda: device.load_replace_candidate(config=NEW)) < 0.4
+    assert 0.02 <= took(device.compare_config) < 0.1  # not named: ``latency``
+    assert took(lambda: device.load_merge_candidate(config=NEW)) < 0.02  # loads: 0 unless named
+
+
+@pytest.mark.parametrize(
+    ("method_latency", "complaint"),
+    [
+        ({"get_confg": 0.1}, "'get_confg' is not one of"),
+        ({"get_config": -1}, "must be seconds >= 0"),
+        ({"get_config": True}, "must be seconds >= 0"),
+        (["get_config"], "must be a mapping"),
+    ],
+)
+def test_method_latency_is_checked(method_latency: object, complaint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        _driver("r1", method_latency=method_latency)
 
 
 @pytest.mark.parametrize("persisted", [False, True], ids=["memory", "state_dir"])

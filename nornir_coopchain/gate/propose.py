@@ -65,7 +65,8 @@ class PreparedChange(BaseModel):
 
     devices: tuple[PreparedDevice, ...]
     candidates: dict[str, str]
-    tenants_patterns: dict[str, dict[str, list[str]]]
+    tenants: dict[str, tuple[str, ...]]
+    """Each host's touched tenants: its ``coopchain.tenants_patterns`` matched on its diff."""
     inventory_hash: str
 
     @property
@@ -85,11 +86,15 @@ class ProposalHandle:
 
 
 def _render_and_prepare(task: Task, template: str | None, templates: Path, replace: bool) -> Result:
+    """Render, dry-run, and attribute the diff to tenants (here, where it overlaps the other
+    hosts' device waits, rather than once per host in the main thread)."""
     rendered: RenderedConfig = task.run(coopchain_render, template=template, path=templates).result
     prepared: PreparedDevice = task.run(
         coopchain_prepare, config=rendered.config, replace=replace
     ).result
-    return Result(host=task.host, result=(rendered, prepared), diff=prepared.diff)
+    patterns = (task.host.get("coopchain") or {}).get("tenants_patterns") or {}
+    tenants = touched_tenants(prepared.diff, patterns) if prepared.diff else ()
+    return Result(host=task.host, result=(rendered, prepared, tenants), diff=prepared.diff)
 
 
 def failed_hosts(results: dict[str, MultiResult]) -> dict[str, BaseException | None]:
@@ -123,11 +128,13 @@ def prepare_change(
     templates: Path = Path("templates"),
     replace: bool = True,
 ) -> PreparedChange:
-    """Render every host's config and dry-run it (load, compare, discard).
+    """Render every host's config, dry-run it (load, compare, discard) and find the tenants
+    its diff touches (the host's ``coopchain.tenants_patterns``).
 
     Raises:
-        ConfigError: a host failed to render or diff; it names each failed host. Nothing was
-            proposed and no device was changed.
+        ConfigError: a host failed to render or diff, or has a tenant pattern that is not a
+            valid regex; it names each failed host. Nothing was proposed and no device was
+            changed.
     """
     results = nr.run(
         task=_render_and_prepare,
@@ -141,20 +148,18 @@ def prepare_change(
     if failed:
         detail = "; ".join(f"{host}: {describe(error)}" for host, error in sorted(failed.items()))
         raise ConfigError(f"cannot prepare the change on {len(failed)} host(s): {detail}")
-    devices, candidates, patterns, data = [], {}, {}, {}
+    devices, candidates, tenants, data = [], {}, {}, {}
     for host in sorted(results):
-        rendered, prepared = results[host][0].result
+        rendered, prepared, touched = results[host][0].result
         devices.append(prepared)
         candidates[host] = rendered.config
-        inventory = _host_data(nr, host)
-        coop_data = inventory.get("coopchain") or {}
-        patterns[host] = dict(coop_data.get("tenants_patterns") or {})
-        data[host] = inventory
+        tenants[host] = touched
+        data[host] = _host_data(nr, host)
     inventory_hash = to_hex32(keccak(json.dumps(data, sort_keys=True, default=str).encode()))
     return PreparedChange(
         devices=tuple(devices),
         candidates=candidates,
-        tenants_patterns=patterns,
+        tenants=tenants,
         inventory_hash=inventory_hash,
     )
 
@@ -210,7 +215,7 @@ def build_content(
             candidate_hash=device.candidate_hash,
             diff=device.diff,
             diff_hash=device.diff_hash,
-            tenants=touched_tenants(device.diff, prepared.tenants_patterns.get(device.host, {})),
+            tenants=prepared.tenants.get(device.host, ()),
             replace=device.replace,
         )
         for device in prepared.devices
