@@ -292,7 +292,6 @@ def _lying_proposal(site: Site) -> int:
     return coop.propose(owner, request, coop.sign_request(owner, request), raw).proposal_id
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_content_that_does_not_match_its_manifest_is_refused(site: Site) -> None:
     rejected = _lying_proposal(site)
     actions = {op: voter.poll_once() for op, voter in site.voters.items()}
@@ -323,7 +322,6 @@ def test_an_entry_is_approved_only_under_the_on_chain_manifest_root(site: Site) 
         tampered.entry("site17-r1")
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_tampered_evidence_fails_the_audit(site: Site) -> None:
     proposal_id = site.approved()
     apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
@@ -386,7 +384,6 @@ def test_unreachable_device_fails_alone_and_is_named(site: Site) -> None:
 # ---------------------------------------------------------------- resume after a kill
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_resume_after_kill_between_propose_sent_and_journal(site: Site) -> None:
     proposal_id = site.propose()
     journal = Journal(
@@ -400,7 +397,6 @@ def test_resume_after_kill_between_propose_sent_and_journal(site: Site) -> None:
     assert site.coop.proposal_count() == 1
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_resume_after_kill_between_verified_and_recorded(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -418,7 +414,6 @@ def test_resume_after_kill_between_verified_and_recorded(
     assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_resume_after_kill_between_record_sent_and_journal(site: Site) -> None:
     proposal_id = site.approved()
     first = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
@@ -437,7 +432,6 @@ def test_resume_after_kill_between_record_sent_and_journal(site: Site) -> None:
     assert _sent_by(site) == sent  # no second record
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_resume_after_kill_midway_through_the_devices(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -557,7 +551,6 @@ def test_an_affected_tenant_must_approve(site: Site) -> None:
     )
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_each_tenant_audits_its_devices_from_a_proof_file_alone(site: Site) -> None:
     from nornir_coopchain.gate import audit_proof
     from nornir_coopchain.model.content import EvidenceProof
@@ -584,7 +577,6 @@ def test_each_tenant_audits_its_devices_from_a_proof_file_alone(site: Site) -> N
 # ---------------------------------------------------------------- break-glass
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_emergency_change_is_applied_before_the_vote_then_ratified(site: Site) -> None:
     before = running_hashes(site.nr)
     sent = _sent_by(site)
@@ -613,7 +605,6 @@ def test_emergency_change_is_applied_before_the_vote_then_ratified(site: Site) -
     assert again.resumed  # never recorded twice
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_emergency_change_recorded_elsewhere_is_not_applied_again(site: Site) -> None:
     report = run_emergency_change(
         site.nr, site.owner, title="Outage", window=site.window(), templates=site.templates
@@ -625,7 +616,6 @@ def test_emergency_change_recorded_elsewhere_is_not_applied_again(site: Site) ->
     assert running_hashes(site.nr) == applied
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_unratified_emergency_change_stays_applied_and_on_record(site: Site) -> None:
     site.approved()
     apply_change(site.nr, site.owner, 1, templates=site.templates)
@@ -642,7 +632,6 @@ def test_unratified_emergency_change_stays_applied_and_on_record(site: Site) -> 
     assert running_hashes(site.nr) == applied  # an alarm, never an automatic revert
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_emergency_refusals_touch_no_device(site: Site) -> None:
     from nornir_coopchain.chain import errors
 
