@@ -62,6 +62,7 @@ from _common import (
 )
 from scale import Bench, Probes, install_phase_timers, make_nornir
 
+from napalm_coopchain_sim.options import TIMED_METHODS
 from napalm_frr import FRRDriver
 from napalm_frr.remote import Remote
 from nornir_coopchain import session as sessions
@@ -73,20 +74,6 @@ from nornir_coopchain.lab import LabInfo, check_prerequisites, lab_down, lab_up,
 
 SITE_INVENTORY = REPO / "inventory"
 NEW_TENANT = "OPERATOR-C"
-# NAPALM calls counted as device operations (the ones gate and napalm_configure make).
-DRIVER_METHODS = (
-    "open",
-    "load_replace_candidate",
-    "load_merge_candidate",
-    "compare_config",
-    "discard_config",
-    "commit_config",
-    "has_pending_commit",
-    "confirm_commit",
-    "rollback",
-    "get_config",
-    "get_facts",
-)
 TEARDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -133,7 +120,7 @@ class LabProbes(Probes):
 
     def install_frr(self) -> None:
         """Count NAPALM calls on the FRR driver and the SSH commands (exec channels)."""
-        for name in DRIVER_METHODS:
+        for name in TIMED_METHODS:
             setattr(FRRDriver, name, self._operation(getattr(FRRDriver, name)))
         run = Remote.run
 
@@ -276,12 +263,12 @@ def operations(probes: LabProbes, repeat: int) -> dict[str, dict[str, float]]:
     """Per NAPALM method and side: calls per run and mean seconds per call."""
     out: dict[str, dict[str, float]] = {}
     for side in {side for side, _ in probes.op_calls} - {"setup"}:
-        for method in DRIVER_METHODS:
+        for method in TIMED_METHODS:
             calls = probes.op_calls[side, method]
             if calls:
                 out.setdefault(method, {})[f"{side}_calls"] = calls / repeat
                 out[method][f"{side}_mean_s"] = probes.op_s[side, method] / calls
-    return {method: out[method] for method in DRIVER_METHODS if method in out}
+    return {method: out[method] for method in TIMED_METHODS if method in out}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
