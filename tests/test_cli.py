@@ -253,6 +253,32 @@ def test_signed_ballots_go_in_one_transaction(
 
 
 @pytest.mark.anvil
+def test_watch_stops_cleanly_when_killed(contract: str, workdir: Path) -> None:
+    command = [sys.executable, "-c", "from nornir_coopchain.cli import app; app()"]
+    watch = [*command, "watch", "--policy", "inventory/policies/operator-b.yaml", *B]
+    process = subprocess.Popen(
+        [*watch, "--interval", "0.2"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+    )
+    try:
+        assert process.stderr is not None
+        assert b"watching" in process.stderr.readline()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            stdout, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            pytest.fail(f"watch still running 30 s after SIGTERM; stderr: {stderr[-2000:]!r}")
+    assert process.returncode == 0, stderr[-2000:]
+    assert b"no new proposals" in stdout
+
+
+@pytest.mark.anvil
 def test_watch_votes_and_a_rejected_change_is_not_applied(contract: str, workdir: Path) -> None:
     pid = propose()["proposal_id"]
     policy = ("--policy", "inventory/policies/operator-b.yaml")
@@ -336,14 +362,22 @@ def test_init_scaffolds_a_working_directory(
 
 
 @pytest.mark.anvil
-def test_chain_up_serves_dev_accounts_and_saves_state(tmp_path: Path, anvil: AnvilProcess) -> None:
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_chain_up_serves_dev_accounts_and_saves_state(
+    tmp_path: Path, anvil: AnvilProcess, sigint: str
+) -> None:
+    """Ctrl-C stops it, also when it starts with SIGINT ignored (as a background job of a
+    non-interactive shell does: Python then leaves SIGINT ignored)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = str(sock.getsockname()[1])
     state = tmp_path / "anvil-state.json"
     command = [sys.executable, "-c", "from nornir_coopchain.cli import app; app()"]
+    up = [*command, "chain", "up", "--port", port, "--state", str(state), "--json"]
+    if sigint == "ignored":  # exec keeps the ignored disposition, and the pid
+        up = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *up]
     process = subprocess.Popen(
-        [*command, "chain", "up", "--port", port, "--state", str(state), "--json"],
+        up,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -151,6 +153,27 @@ def outcome(as_json: bool = False) -> Iterator[None]:
         if as_json:
             emit({"error": {"type": name, "message": str(exc), "exit_code": code}})
         raise typer.Exit(code) from exc
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """While the block runs, Ctrl-C (SIGINT) and kill (SIGTERM) raise KeyboardInterrupt, so a
+    long-running command can stop cleanly; the previous handlers come back after.
+
+    Also when the process started with SIGINT ignored (a background job of a non-interactive
+    shell, ``nohup``), which Python would otherwise leave ignored.
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, _interrupt) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def spinner(text: str, enabled: bool) -> AbstractContextManager[object]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,13 +24,12 @@ from nornir_coopchain.cli._common import (
     outcome,
     reader,
     resolve_settings,
+    stopped_by_signals,
 )
 from nornir_coopchain.cli._defaults import set_extras
 from nornir_coopchain.exceptions import ConfigError
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from eth_account.signers.local import LocalAccount
 
     from nornir_coopchain.chain.client import ChainClient
@@ -63,10 +61,6 @@ def _deployer(settings: CoopchainSettings, client: ChainClient) -> LocalAccount:
         "(or --dev-account N on a dev chain)",
         field="keystore",
     )
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _announce(anvil: AnvilProcess, state: Path, as_json: bool) -> None:
@@ -124,11 +118,11 @@ def chain_up(
     with outcome(as_json):
         state.parent.mkdir(parents=True, exist_ok=True)
         anvil = start_anvil(port=port, extra_args=args)
-    signal.signal(signal.SIGTERM, _interrupt)  # stop anvil (and save its state) on kill too
     with anvil:
         try:
-            _announce(anvil, state, as_json)
-            code = anvil.process.wait()
+            with stopped_by_signals():  # anvil saves its state when it is stopped
+                _announce(anvil, state, as_json)
+                code = anvil.process.wait()
         except KeyboardInterrupt:
             err.print(f"stopping anvil; state saved to {state}")
             return

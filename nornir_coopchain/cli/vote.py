@@ -26,6 +26,7 @@ from nornir_coopchain.cli._common import (
     resolve_settings,
     signer,
     spinner,
+    stopped_by_signals,
     tally,
     tally_text,
 )
@@ -319,12 +320,13 @@ def watch(
                 )
             cursor = settings.state_dir / "watch" / f"{session.coop.address}-{operator}.json"
             voter = PolicyVoter(session, rules, state_file=cursor)
-            if not as_json:
-                err.print(f"watching {session.coop.address} as {operator} (Ctrl-C stops)")
             try:
-                voter.watch(
-                    interval=interval, max_polls=max_polls, timeout=timeout, on_action=report
-                )
+                with stopped_by_signals():  # Ctrl-C or kill ends the watch with its summary
+                    if not as_json:
+                        err.print(f"watching {session.coop.address} as {operator} (Ctrl-C stops)")
+                    voter.watch(
+                        interval=interval, max_polls=max_polls, timeout=timeout, on_action=report
+                    )
             except KeyboardInterrupt:
                 interrupted = True
     if as_json:
