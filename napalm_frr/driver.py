@@ -269,7 +269,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
             )
 
     def has_pending_commit(self) -> bool:
-        """Returns True while a commit-confirm timer runs on the device."""
+        """Returns True while a commit-confirm timer runs on the device, or its revert does
+        (the commit is not settled until the revert is done)."""
         done = self._run(f"{self._pending_test()} && echo pending")
         return done.stdout.strip() == "pending"
 
@@ -488,8 +489,10 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         )
 
     def _pending_test(self) -> str:
-        """A shell test: the process ``pending.pid`` names is the revert timer."""
-        return self._timer_in(self._pid_file)
+        """A shell test: the revert timer runs, waiting (``pending.pid``) or reverting
+        (``pending.firing``)."""
+        waiting, reverting = self._timer_in(self._pid_file), self._timer_in(self._firing_file)
+        return f"{{ {waiting}; }} || {{ {reverting}; }}"
 
     def _timer_in(self, path: str) -> str:
         """A shell test: the process whose pid file ``path`` is (it sets ``p``) is the timer."""

@@ -11,6 +11,7 @@ parts of the lab plan and of the driver's parsing are tested first, without root
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -505,9 +506,10 @@ def test_commit_confirm_blocks_commits_until_confirmed_and_reverts_when_left(sit
         while running != confirmed and time.monotonic() < deadline:
             time.sleep(0.25)
             running = device.get_config(retrieve="running")["running"]
-    finally:
-        if device.has_pending_commit():
-            device.confirm_commit()
+    finally:  # never leave a timer behind; one that fired is refused once its revert is done
+        with contextlib.suppress(CommitConfirmException):
+            if device.has_pending_commit():
+                device.confirm_commit()
     assert running == confirmed
     assert not device.has_pending_commit()
     with pytest.raises(CommitConfirmException):
@@ -518,9 +520,18 @@ def test_commit_confirm_blocks_commits_until_confirmed_and_reverts_when_left(sit
     # done: what is read next is the reverted config, never one still being reverted.
     device.load_merge_candidate(config="no ip route 198.18.77.0/24 Null0\n")
     device.commit_config(revert_in=1)
+    reverting = f"test -e {device._firing_file}"  # white box: the timer fired
     deadline = time.monotonic() + 20
-    while device.has_pending_commit() and time.monotonic() < deadline:
+    while device._run(reverting).returncode != 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     with pytest.raises(CommitConfirmException):
         device.confirm_commit()
+    assert device.get_config(retrieve="running")["running"] == confirmed
+    assert not device.has_pending_commit()
+
+    # Until its revert is done, a fired commit-confirm is still pending (not settled).
+    device.load_merge_candidate(config="no ip route 198.18.77.0/24 Null0\n")
+    device.commit_config(revert_in=1)
+    while device.has_pending_commit() and time.monotonic() < deadline + 20:
+        time.sleep(0.02)
     assert device.get_config(retrieve="running")["running"] == confirmed

@@ -42,9 +42,11 @@ def coopchain_verify(
     """
     host, entry = task.host.name, change.entry(task.host.name)
     device = napalm_device(task)
+    if confirm is None:  # asked before the read-back: a revert cannot slip in between unseen
+        confirm = bool(device.has_pending_commit())
     running = running_config(device)
     evidence, report = evidence_for(host, config, running, entry.platform)
-    if report.compliant and (device.has_pending_commit() if confirm is None else confirm):
+    if report.compliant and confirm:
         try:
             device.confirm_commit()
         except CommitConfirmException:  # its timer fired since the read-back: read again
