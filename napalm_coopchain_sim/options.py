@@ -33,6 +33,13 @@ def _flag(args: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+def _seconds(value: Any, key: str) -> float:
+    """``value`` as seconds >= 0; ``key`` names it, e.g. ``['latency']``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"optional_args{key} must be seconds >= 0, got {value!r}")
+    return float(value)
+
+
 def _method_latency(value: Any) -> dict[str, float]:
     if not isinstance(value, dict):
         raise ValueError(f"optional_args['method_latency'] must be a mapping, got {value!r}")
@@ -41,11 +48,7 @@ def _method_latency(value: Any) -> dict[str, float]:
         if method not in TIMED_METHODS:
             known = ", ".join(TIMED_METHODS)
             raise ValueError(f"optional_args['method_latency']: {method!r} is not one of {known}")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise ValueError(
-                f"optional_args['method_latency'][{method!r}] must be seconds >= 0, got {seconds!r}"
-            )
-        checked[method] = float(seconds)
+        checked[method] = _seconds(seconds, f"['method_latency'][{method!r}]")
     return checked
 
 
@@ -81,9 +84,7 @@ class SimOptions:
         initial = args.get("initial_config", "")
         if not isinstance(initial, str):
             raise ValueError(f"optional_args['initial_config'] must be text, got {initial!r}")
-        latency = args.get("latency", 0.0)
-        if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
-            raise ValueError(f"optional_args['latency'] must be seconds >= 0, got {latency!r}")
+        latency = _seconds(args.get("latency", 0.0), "['latency']")
         method_latency = _method_latency(args.get("method_latency", {}))
         drops = args.get("commit_drops", ())
         if isinstance(drops, str) or not all(isinstance(d, str) for d in drops):
@@ -95,7 +96,7 @@ class SimOptions:
         return cls(
             state_dir=Path(state_dir) if state_dir is not None else None,
             initial_config=initial,
-            latency=float(latency),
+            latency=latency,
             method_latency=method_latency,
             unreachable=_flag(args, "unreachable", False),
             commit_drops=patterns,

@@ -38,6 +38,22 @@ PLAIN_KEY = "0x" + "4c" * 32
 A, B, C = ("--dev-account", "0"), ("--dev-account", "1"), ("--dev-account", "2")
 
 
+CLI = (sys.executable, "-c", "from nornir_coopchain.cli import app; app()")
+"""The CLI as a separate process (for signals)."""
+
+
+def stop(process: subprocess.Popen[bytes], signum: int) -> tuple[bytes, bytes]:
+    """Send ``signum`` and wait (30 s at most) for the process to end, reading both pipes so
+    that a chatty child cannot block on them; its stdout and stderr."""
+    process.send_signal(signum)
+    try:
+        return process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        pytest.fail(f"still running 30 s after signal {signum}; stderr: {stderr[-2000:]!r}")
+
+
 def run(*args: str, code: int = 0) -> Result:
     """Invoke the CLI and check its exit code."""
     result = CliRunner().invoke(app, list(args))
@@ -254,8 +270,7 @@ def test_signed_ballots_go_in_one_transaction(
 
 @pytest.mark.anvil
 def test_watch_stops_cleanly_when_killed(contract: str, workdir: Path) -> None:
-    command = [sys.executable, "-c", "from nornir_coopchain.cli import app; app()"]
-    watch = [*command, "watch", "--policy", "inventory/policies/operator-b.yaml", *B]
+    watch = [*CLI, "watch", "--policy", "inventory/policies/operator-b.yaml", *B]
     process = subprocess.Popen(
         [*watch, "--interval", "0.2"],
         cwd=workdir,
@@ -267,13 +282,7 @@ def test_watch_stops_cleanly_when_killed(contract: str, workdir: Path) -> None:
         assert process.stderr is not None
         assert b"watching" in process.stderr.readline()
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            stdout, stderr = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-            pytest.fail(f"watch still running 30 s after SIGTERM; stderr: {stderr[-2000:]!r}")
+        stdout, stderr = stop(process, signal.SIGTERM)
     assert process.returncode == 0, stderr[-2000:]
     assert b"no new proposals" in stdout
 
@@ -372,8 +381,7 @@ def test_chain_up_serves_dev_accounts_and_saves_state(
         sock.bind(("127.0.0.1", 0))
         port = str(sock.getsockname()[1])
     state = tmp_path / "anvil-state.json"
-    command = [sys.executable, "-c", "from nornir_coopchain.cli import app; app()"]
-    up = [*command, "chain", "up", "--port", port, "--state", str(state), "--json"]
+    up = [*CLI, "chain", "up", "--port", port, "--state", str(state), "--json"]
     if sigint == "ignored":  # exec keeps the ignored disposition, and the pid
         up = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *up]
     process = subprocess.Popen(
@@ -389,13 +397,7 @@ def test_chain_up_serves_dev_accounts_and_saves_state(
         assert served["dev_accounts"][1] == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
         assert "publicly known" in served["dev_keys"]
     finally:
-        process.send_signal(signal.SIGINT)
-        try:  # read both pipes while waiting, so that a chatty child cannot block on them
-            _, stderr = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
-            pytest.fail(f"chain up still running 30 s after SIGINT; stderr: {stderr[-2000:]!r}")
+        _, stderr = stop(process, signal.SIGINT)
     assert process.returncode == 0, stderr[-2000:]
     assert b"state saved" in stderr
     assert state.is_file()
