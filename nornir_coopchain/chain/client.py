@@ -173,6 +173,11 @@ class ChainClient:
         with node_errors(self.url, "read the latest block"):
             return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    def block_timestamp(self, number: int) -> int:
+        """A block's timestamp (chain time, seconds)."""
+        with node_errors(self.url, f"read block {number}"):
+            return int(self.w3.eth.get_block(number)["timestamp"])
+
     def block_gas_limit(self) -> int:
         """The latest block's gas limit."""
         with node_errors(self.url, "read the latest block's gas limit"):

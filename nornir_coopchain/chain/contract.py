@@ -266,12 +266,33 @@ class CoopChain:
                 content hash stored on chain.
         """
         created = self.proposal_created(proposal_id)
-        tx = self.client.w3.eth.get_transaction(created.tx_hash)  # type: ignore[arg-type]
-        _, arguments = self.contract.decode_function_input(tx["input"])
+        arguments = self._proposal_input(created)
         content = bytes(arguments["content"])
         if bytes32_hex(keccak(content)) != created.content_hash:
             raise ChainError(f"proposal {proposal_id}: calldata does not match its content hash")
         return content
+
+    def signed_request(self, proposal_id: int) -> tuple[ProposalRequest, str]:
+        """The request the proposer signed and its signature (``0x…``), from the calldata of
+        ``propose`` or ``declareEmergency``.
+
+        Raises:
+            ChainError: when the proposal is unknown.
+        """
+        arguments = self._proposal_input(self.proposal_created(proposal_id))
+        values = arguments["request"]
+        if isinstance(values, Mapping):  # web3 decodes a struct to a dict keyed by field name
+            values = list(values.values())
+        fields = dict(zip(ProposalRequest.model_fields, values, strict=True))
+        fields["resource_set"] = resource_set_name(fields["resource_set"])
+        for key in ("content_hash", "manifest_root"):
+            fields[key] = bytes32_hex(fields[key])
+        return ProposalRequest(**fields), "0x" + bytes(arguments["signature"]).hex()
+
+    def _proposal_input(self, created: ProposalCreated) -> dict[str, Any]:
+        tx = self.client.w3.eth.get_transaction(created.tx_hash)  # type: ignore[arg-type]
+        _, arguments = self.contract.decode_function_input(tx["input"])
+        return dict(arguments)
 
     def proposal_created(self, proposal_id: int) -> ProposalCreated:
         """The ProposalCreated event of a proposal (raises ChainError if there is none)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from nornir_coopchain.cli import apply, chain, change, lab, setup, vote
+from nornir_coopchain.cli import apply, chain, change, lab, serve, setup, vote
 from nornir_coopchain.cli._common import EXIT_BAD_INPUT, EXIT_CHAIN, EXIT_FAILED, EXIT_REFUSED
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CHAIN", "EXIT_FAILED", "EXIT_REFUSED", "app"]
@@ -18,7 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for group in (setup.app, chain.app, change.app, vote.app, apply.app):
+for group in (setup.app, chain.app, change.app, vote.app, apply.app, serve.app):
     app.add_typer(group)
 app.add_typer(chain.chain_app, name="chain")
 app.add_typer(lab.lab_app, name="lab")

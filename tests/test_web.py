@@ -1,0 +1,288 @@
+"""The dashboard (``coopchain serve``) through Starlette's TestClient on the embedded chain:
+the sample site 17 with one recorded change (#1) and one open proposal (#2)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+from web_site import HOSTS, REPO, WebSite, build_site
+
+from nornir_coopchain import session as sessions
+from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.chain.eip712 import proposal_digest
+from nornir_coopchain.cli import app as cli
+from nornir_coopchain.gate import audit_change, audit_proof
+from nornir_coopchain.journal import Journal
+from nornir_coopchain.model.content import EvidenceProof, EvidenceReport
+from nornir_coopchain.model.rules import VoteType
+from nornir_coopchain.web import Dashboard, create_app
+
+RECORDED, OPEN = 1, 2
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSite]:
+    with ChainClient.connect("embedded://", receipt_timeout=10) as chain:
+        built = build_site(chain, tmp_path_factory.mktemp("site"))
+        assert (built.recorded_change(), built.open_proposal()) == (RECORDED, OPEN)
+        yield built
+        built.nr.close_connections()
+        sessions.forget_all()
+
+
+@pytest.fixture
+def client(site: WebSite) -> TestClient:
+    web = create_app(site.dashboard(), operator="OPERATOR-A", poll_interval=0.01, stream_rounds=1)
+    return TestClient(web)
+
+
+def _journal(site: WebSite, proposal_id: int) -> Journal:
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    assert journal is not None
+    return journal
+
+
+def test_list_shows_each_proposal_with_window_state_votes_and_rule(
+    site: WebSite, client: TestClient
+) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Turn up OPERATOR-C" in page.text
+    assert "Widen OPERATOR-B&#39;s accepted prefixes" in page.text
+    info = site.coop.proposal(RECORDED)
+    listed = {row["proposal_id"]: row for row in client.get("/api/proposals").json()["proposals"]}
+    row = listed[RECORDED]
+    assert row["window"]["start_iso"].endswith("+00:00")
+    assert row["window"]["start"] == info.window_start
+    assert row["window"]["start_iso"] in page.text
+    assert (row["state"], row["proposer_operator"], row["resource_set"]) == (
+        "Verified",
+        "OPERATOR-A",
+        "TOWER-017",
+    )
+    assert row["votes"] | {"rule": None, "threshold": None} == {
+        "approve": 2,
+        "reject": 0,
+        "abstain": 0,
+        "total": 2,
+        "rule": None,
+        "threshold": None,
+    }
+    assert row["votes"]["rule"] == "Supermajority"
+    assert "66.67%" in row["votes"]["threshold"]
+    assert (row["emergency"], row["unratified"], row["recorded"]) == (False, False, True)
+    assert listed[OPEN]["state"] == "Active"
+
+
+def test_list_filters_by_state_and_resource_set(client: TestClient) -> None:
+    def ids(query: str) -> list[int]:
+        answer = client.get(f"/api/proposals?{query}")
+        assert answer.status_code == 200
+        return [row["proposal_id"] for row in answer.json()["proposals"]]
+
+    assert ids("") == [OPEN, RECORDED]
+    assert ids("state=Verified") == [RECORDED]
+    assert ids("state=Active&resource_set=TOWER-017") == [OPEN]
+    assert ids("resource_set=TOWER-999") == []
+    page = client.get("/?state=Verified")
+    assert "Turn up OPERATOR-C" in page.text
+    assert "Widen OPERATOR-B" not in page.text
+    assert client.get("/?state=Bogus").status_code == 400
+
+
+def test_proposal_shows_coloured_diffs_with_tenants_per_hunk(client: TestClient) -> None:
+    detail = client.get(f"/api/proposals/{RECORDED}").json()
+    assert [device["host"] for device in detail["devices"]] == list(HOSTS)
+    for device in detail["devices"]:
+        changed = [hunk for hunk in device["hunks"] if hunk["changed"]]
+        assert changed
+        assert all(hunk["tenants"] == ["OPERATOR-C"] for hunk in changed)
+        assert ["file", "--- running"] in device["hunks"][0]["lines"]
+    page = client.get(f"/proposals/{RECORDED}").text
+    assert '<span class="l-add">+ip route 198.18.31.0/24' in page
+    assert 'touches <mark class="tenant">OPERATOR-C</mark>' in page
+
+
+def test_proposal_shows_the_signed_request_timeline_verdict_and_outcome(
+    site: WebSite, client: TestClient
+) -> None:
+    detail = client.get(f"/api/proposals/{RECORDED}").json()
+    info = site.coop.proposal(RECORDED)
+    request = detail["request"]
+    assert (request["number"], request["content_hash"], request["result"]) == (
+        RECORDED,
+        info.content_hash,
+        "Verified",
+    )
+    assert request["timestamp"] == info.created_at
+    signed, _ = site.coop.signed_request(RECORDED)
+    digest = proposal_digest(site.chain.chain_id, site.coop.address, signed)
+    signer = Account._recover_hash(digest, signature=bytes.fromhex(request["signature"][2:]))
+    assert signer == request["participant"] == site.owner.account.address
+    kinds = [event["kind"] for event in detail["timeline"]]
+    assert kinds == [
+        "ProposalCreated",
+        "VoteCast",
+        "VoteCast",
+        "VerdictReached",
+        "VerificationRecorded",
+    ]
+    votes = [event["summary"] for event in detail["timeline"] if event["kind"] == "VoteCast"]
+    assert votes == ["OPERATOR-B voted Approve (1 unit)", "OPERATOR-C voted Approve (1 unit)"]
+    assert detail["verdict"].startswith("verdict Approved")
+    assert {device["outcome"] for device in detail["devices"]} == {"verified"}
+    assert {device["audit"] for device in detail["devices"]} == {"pass"}
+    page = client.get(f"/proposals/{RECORDED}").text
+    assert request["signature"] in page
+    assert "OPERATOR-B voted Approve" in page
+
+
+def test_evidence_root_audit_is_recomputed_from_the_journal(
+    site: WebSite, client: TestClient
+) -> None:
+    detail = client.get(f"/api/proposals/{RECORDED}").json()
+    recorded = site.coop.proposal(RECORDED).evidence_root
+    expected = audit_change(site.coop, RECORDED, site.owner.settings.journal_dir())
+    assert detail["audit"] == {
+        "evidence_root": recorded,
+        "recorded": True,
+        "result": expected.result,
+        "evidence_root_ok": True,
+        "problems": [],
+    }
+    assert "audits (pass)" in client.get(f"/proposals/{RECORDED}").text
+    evidence = _journal(site, RECORDED).path / "evidence.json"
+    original = evidence.read_bytes()
+    report = EvidenceReport.from_bytes(original)
+    leaf = report.devices[0].model_copy(update={"compliant": False})
+    tampered = report.model_copy(update={"devices": (leaf, *report.devices[1:])})
+    try:
+        evidence.write_bytes(tampered.canonical_bytes())
+        detail = client.get(f"/api/proposals/{RECORDED}").json()
+        page = client.get(f"/proposals/{RECORDED}").text
+    finally:
+        evidence.write_bytes(original)
+    assert (detail["audit"]["result"], detail["audit"]["evidence_root_ok"]) == ("fail", False)
+    assert "does not hash to the recorded evidence root" in detail["audit"]["problems"][0]
+    assert "does not audit (fail)" in page
+
+
+def test_proof_download_is_what_audit_proof_accepts(site: WebSite, client: TestClient) -> None:
+    answer = client.get(f"/proposals/{RECORDED}/proofs/site17-r3.json")
+    assert answer.status_code == 200
+    disposition = answer.headers["content-disposition"]
+    assert disposition == f'attachment; filename="proposal-{RECORDED}-site17-r3.json"'
+    proof = EvidenceProof.from_bytes(answer.content)
+    assert proof.evidence.host == "site17-r3"
+    assert audit_proof(site.coop, RECORDED, proof).passed
+    assert client.get(f"/api/proposals/{RECORDED}/proofs/site17-r3").content == answer.content
+    page = client.get(f"/proposals/{RECORDED}").text
+    assert f'href="/proposals/{RECORDED}/proofs/site17-r3.json" download' in page
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "says"),
+    [
+        ("/proposals/99", 404, "no proposal 99"),
+        ("/proposals/abc", 400, "not a proposal number"),
+        ("/proposals/0", 400, "not a proposal number"),
+        ("/proposals/-1", 400, "not a proposal number"),
+        ("/proposals/99999999999999999999999", 400, "not a proposal number"),
+        (f"/proposals/{RECORDED}/proofs/site99-r1.json", 404, "no evidence for host"),
+        (f"/proposals/{OPEN}/proofs/site17-r1.json", 404, "keeps no evidence"),
+        ("/api/events?from_block=x", 400, "not a block number"),
+        ("/nowhere", 404, "no page at /nowhere"),
+    ],
+)
+def test_bad_input_is_a_clear_page_and_status(
+    client: TestClient, path: str, status: int, says: str
+) -> None:
+    page = client.get(path)
+    assert page.status_code == status
+    assert says in page.text
+    assert "Traceback" not in page.text
+    if path.startswith("/proposals/"):
+        api = client.get("/api" + path.removesuffix(".json"))
+        assert api.status_code == status
+        assert says in api.json()["error"]["message"]
+
+
+def test_chain_down_is_a_503_page_not_a_trace(site: WebSite) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+
+    def connect() -> CoopChain:
+        return CoopChain(ChainClient.connect(f"http://127.0.0.1:{port}"), site.coop.address)
+
+    client = TestClient(create_app(Dashboard(connect, Path("unused"))))
+    for path in ("/", f"/proposals/{RECORDED}"):
+        page = client.get(path)
+        assert page.status_code == 503
+        assert "The chain cannot be used" in page.text
+        assert "Traceback" not in page.text
+    api = client.get("/api/proposals")
+    assert api.status_code == 503
+    assert api.json()["error"]["type"] == "ChainConnectionError"
+
+
+def test_rendered_candidates_never_reach_the_page(site: WebSite, client: TestClient) -> None:
+    candidates = _journal(site, RECORDED).path / "candidates.json"
+    original = candidates.read_text()
+    rendered = json.loads(original)
+    secret = "neighbor 198.19.13.2 password S3cretNeverShown"
+    try:
+        candidates.write_text(json.dumps({host: f"{secret}\n" for host in rendered}))
+        texts = [
+            client.get(path).text
+            for path in (
+                "/",
+                f"/proposals/{RECORDED}",
+                f"/api/proposals/{RECORDED}",
+                f"/proposals/{RECORDED}/proofs/site17-r1.json",
+            )
+        ]
+    finally:
+        candidates.write_text(original)
+    assert not any("S3cretNeverShown" in text for text in texts)
+
+
+def test_a_new_vote_comes_through_the_event_cursor_and_stream(
+    site: WebSite, client: TestClient
+) -> None:
+    start = site.chain.block_number() + 1
+    assert client.get(f"/api/events?from_block={start}").json()["events"] == []
+    voter = site.voters["OPERATOR-B"].session.account
+    site.coop.cast_vote(voter, OPEN, VoteType.Approve)
+    batch = client.get(f"/api/events?from_block={start}").json()
+    assert [(e["kind"], e["proposal_id"], e["summary"]) for e in batch["events"]] == [
+        ("VoteCast", OPEN, "OPERATOR-B voted Approve (1 unit)")
+    ]
+    assert batch["next_block"] == site.chain.block_number() + 1
+    assert client.get(f"/api/events?from_block={batch['next_block']}").json()["events"] == []
+    stream = client.get("/api/events/stream", headers={"Last-Event-ID": str(start)})
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    frames = [frame for frame in stream.text.split("\n\n") if "event: chain" in frame]
+    assert len(frames) == 1
+    assert f"id: {batch['next_block']}\n" in frames[0]
+    assert json.loads(frames[0].split("data: ", 1)[1])["summary"].startswith("OPERATOR-B voted")
+    assert client.get(f"/api/proposals/{OPEN}").json()["row"]["votes"]["approve"] == 1
+
+
+def test_serve_refuses_the_embedded_chain_no_other_process_can_reach() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--inventory", str(REPO / "inventory")])
+    assert result.exit_code == 2
+    assert "embedded://" in result.output
