@@ -478,9 +478,10 @@ class Dashboard:
 
     def _proposal_events(self, proposal_id: int) -> list[ChainEvent]:
         topics = [None, "0x" + f"{proposal_id:064x}"]
+        first = self._created_event(proposal_id).block_number
         return [
             event
-            for event in self.coop.events(0, topics=topics)
+            for event in self.coop.events(first, topics=topics)
             if getattr(event, "proposal_id", None) == proposal_id
         ]
 
