@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from nornir.core.inventory import ConnectionOptions
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 from web_site import HOSTS, REPO, WebSite, build_site
@@ -19,7 +20,7 @@ from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.eip712 import proposal_digest
 from nornir_coopchain.cli import app as cli
-from nornir_coopchain.gate import audit_change, audit_proof
+from nornir_coopchain.gate import audit_change, audit_proof, run_emergency_change
 from nornir_coopchain.journal import Journal
 from nornir_coopchain.model.content import EvidenceProof, EvidenceReport
 from nornir_coopchain.model.rules import VoteType
@@ -286,3 +287,45 @@ def test_serve_refuses_the_embedded_chain_no_other_process_can_reach() -> None:
     result = CliRunner().invoke(cli, ["serve", "--inventory", str(REPO / "inventory")])
     assert result.exit_code == 2
     assert "embedded://" in result.output
+
+
+def test_rolled_back_device_and_unratified_emergency_are_shown(tmp_path: Path) -> None:
+    with ChainClient.connect("embedded://", receipt_timeout=10) as chain:
+        site = build_site(chain, tmp_path)
+        napalm = site.nr.inventory.defaults.connection_options["napalm"].extras or {}
+        drops = {**napalm.get("optional_args", {}), "commit_drops": [r"OPERATOR-C"]}
+        r3 = site.nr.inventory.hosts["site17-r3"]
+        r3.connection_options["napalm"] = ConnectionOptions(extras={"optional_args": drops})
+        r3.close_connections()
+        failed = site.recorded_change()
+        tenant_b = site.nr.inventory.groups["site17"].data["tenants"]["OPERATOR-B"]
+        tenant_b["accept"] = [*tenant_b["accept"], {"prefix": "198.51.100.0/24"}]
+        emergency = run_emergency_change(
+            site.nr,
+            site.owner,
+            title="Outage: widen B's prefixes",
+            window=site.window(),
+            templates=site.templates,
+        ).proposal_id
+        site.voters["OPERATOR-B"].poll_once()  # B's policy rejects: never ratified
+        client = TestClient(create_app(site.dashboard(), operator="OPERATOR-C"))
+        detail = client.get(f"/api/proposals/{failed}").json()
+        page = client.get(f"/proposals/{failed}").text
+        rows = {row["proposal_id"]: row for row in client.get("/api/proposals").json()["proposals"]}
+        listing = client.get("/").text
+        site.nr.close_connections()
+        sessions.forget_all()
+    outcomes = {device["host"]: device for device in detail["devices"]}
+    assert outcomes["site17-r3"]["outcome"] == "rolled back"
+    assert outcomes["site17-r3"]["reason"]
+    assert (outcomes["site17-r3"]["audit"], outcomes["site17-r1"]["audit"]) == ("fail", "pass")
+    assert {outcomes[h]["outcome"] for h in ("site17-r1", "site17-r2", "site17-r4")} == {"verified"}
+    assert (detail["row"]["state"], detail["audit"]["evidence_root_ok"]) == (
+        "VerificationFailed",
+        True,
+    )
+    assert 'class="o-rolled-back">rolled back</strong>' in page
+    assert '<mark class="tenant tenant-me">OPERATOR-C</mark>' in page  # this node's tenancy
+    assert (rows[emergency]["emergency"], rows[emergency]["unratified"]) == (True, True)
+    assert (rows[failed]["emergency"], rows[failed]["unratified"]) == (False, False)
+    assert "UNRATIFIED EMERGENCY" in listing

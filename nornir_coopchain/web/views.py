@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -27,6 +26,7 @@ from nornir_coopchain.chain.models import (
     VerificationRecorded,
     VoteCast,
 )
+from nornir_coopchain.cli._common import check_proposal, utc
 from nornir_coopchain.exceptions import ChangeRefused, ConfigError, CoopchainError
 from nornir_coopchain.gate.approved import fetch_change
 from nornir_coopchain.gate.audit import DeviceAudit, audit_change
@@ -42,16 +42,10 @@ __all__ = [
     "EventView",
     "ProposalPage",
     "ProposalRow",
-    "iso",
 ]
 
 TenantPatterns = Mapping[str, Mapping[str, Sequence[str]]]
 """host → operator ID → regexes of that tenant's stanzas (the inventory's tenants_patterns)."""
-
-
-def iso(timestamp: int) -> str:
-    """A unix time as ISO 8601 with its zone (UTC)."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
 
 
 class _View(BaseModel):
@@ -69,7 +63,7 @@ class Window(_View):
     @classmethod
     def of(cls, start: int, end: int) -> Window:
         """The window from ``start`` to ``end``."""
-        return cls(start=start, end=end, start_iso=iso(start), end_iso=iso(end))
+        return cls(start=start, end=end, start_iso=utc(start), end_iso=utc(end))
 
 
 class Votes(_View):
@@ -289,16 +283,6 @@ class Dashboard:
 
     # ------------------------------------------------------------ proposals
 
-    def check_id(self, proposal_id: int) -> None:
-        """Refuse a number the contract never issued (ConfigError naming the range)."""
-        count = self.coop.proposal_count()
-        if not 1 <= proposal_id <= count:
-            raise ConfigError(
-                f"no proposal {proposal_id} on contract {self.coop.address} "
-                f"(proposals: 1 to {count})",
-                field="proposal_id",
-            )
-
     def proposals(
         self, *, state: str | None = None, resource_set: str | None = None
     ) -> list[ProposalRow]:
@@ -372,7 +356,7 @@ class Dashboard:
             ConfigError: no such proposal.
             ChainError: the chain cannot be read.
         """
-        self.check_id(proposal_id)
+        check_proposal(self.coop, proposal_id)
         info = self.coop.proposal(proposal_id)
         row = self._row(info)
         content = self._content_of(proposal_id)
@@ -400,7 +384,7 @@ class Dashboard:
                 participant_operator=row.proposer_operator,
                 content_hash=request.content_hash,
                 timestamp=request.created_at,
-                timestamp_iso=iso(request.created_at),
+                timestamp_iso=utc(request.created_at),
                 result=info.state.name,
                 signature=signature,
                 manifest_root=request.manifest_root,
@@ -460,7 +444,7 @@ class Dashboard:
         Raises:
             ConfigError: no such proposal, no evidence kept here, or the host is not in it.
         """
-        self.check_id(proposal_id)
+        check_proposal(self.coop, proposal_id)
         journal = Journal.find(
             self.journal_root,
             chain_id=self.coop.client.chain_id,
@@ -501,7 +485,7 @@ class Dashboard:
         if isinstance(event, ProposalCreated):
             summary = f"proposed by {event.operator_id} ({event.device_count} devices)"
         elif isinstance(event, EmergencyDeclared):
-            summary = f"declared an EMERGENCY change; ratify by {iso(event.ratify_by)}"
+            summary = f"declared an EMERGENCY change; ratify by {utc(event.ratify_by)}"
         elif isinstance(event, VoteCast):
             units = "unit" if event.units == 1 else "units"
             summary = (
@@ -525,7 +509,7 @@ class Dashboard:
             block_number=event.block_number,
             log_index=event.log_index,
             tx_hash=event.tx_hash,
-            time_iso=iso(self._time(event.block_number)),
+            time_iso=utc(self._time(event.block_number)),
             summary=summary,
         )
 
