@@ -261,6 +261,26 @@ def test_bad_input_is_a_page_with_a_status(page: Page, served: Served) -> None:
     _shot(page, served, "not-found")
 
 
+def test_a_new_proposal_appears_on_the_list_live(page: Page, served: Served) -> None:
+    page.goto(served.url + "/")
+    page.wait_for_function(
+        "document.getElementById('live-status').textContent.includes('watching')",
+        timeout=30_000,
+    )
+    count = page.locator("table.proposals tbody tr").count()
+    page.evaluate("window.notReloaded = true")
+    site = served.site
+    tenant_a = site.nr.inventory.groups["site17"].data["tenants"]["OPERATOR-A"]
+    tenant_a["accept"] = [*tenant_a["accept"], {"prefix": "203.0.113.192/26"}]
+    proposed = site.propose("Widen OPERATOR-A's accepted prefixes")
+    row = page.locator(f"#proposal-{proposed}")
+    row.wait_for(timeout=30_000)
+    assert "Widen OPERATOR-A" in row.inner_text()
+    assert page.locator("table.proposals tbody tr").count() == count + 1
+    assert page.evaluate("window.notReloaded") is True
+    _shot(page, served, "live-proposal")
+
+
 @pytest.mark.parametrize("path", ["/", f"/proposals/{RECORDED}"])
 def test_accessibility_labels_contrast_and_keyboard(page: Page, served: Served, path: str) -> None:
     page.goto(served.url + path)

@@ -54,11 +54,15 @@ class WebSite:
         """Widen OPERATOR-B's accepted prefixes: proposed, nobody voted yet."""
         tenant_b = self.nr.inventory.groups["site17"].data["tenants"]["OPERATOR-B"]
         tenant_b["accept"] = [*tenant_b["accept"], {"prefix": "198.51.100.0/24"}]
+        return self.propose("Widen OPERATOR-B's accepted prefixes")
+
+    def propose(self, title: str) -> int:
+        """Propose the inventory's change as it stands now (nobody votes)."""
         prepared = prepare_change(self.nr, templates=self.templates)
         content = build_content(
             prepared,
             resource_set=SITE,
-            title="Widen OPERATOR-B's accepted prefixes",
+            title=title,
             window=self.window(),
             created_at=self.chain.now(),
             templates=self.templates,

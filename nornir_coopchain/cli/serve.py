@@ -83,6 +83,7 @@ def serve(
     web = create_app(dashboard, operator=settings.operator, poll_interval=poll)
     err.print(f"dashboard of contract {address} on http://{host}:{port}/ (Ctrl-C stops)")
     try:
-        uvicorn.run(web, host=host, port=port, log_level="warning")
+        # open event streams would hold a graceful shutdown for minutes: give them 5 s
+        uvicorn.run(web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     finally:
         close_all()
