@@ -35,6 +35,7 @@ from nornir_coopchain.gate import (
     propose_change,
     wait_for_verdict,
 )
+from nornir_coopchain.gate.declared import inventory_tenant_patterns
 from nornir_coopchain.gate.propose import describe, failed_hosts
 from nornir_coopchain.model.content import ChangeWindow, hash_text
 from nornir_coopchain.model.rules import ProposalState
@@ -189,10 +190,12 @@ def sample_operators(
         )
         return open_session(settings, client)
 
+    patterns = inventory_tenant_patterns(inventory)
     voters = {
         operator: PolicyVoter(
             session(index, operator),
             VoterPolicy.load(inventory / "policies" / f"{operator.lower()}.yaml"),
+            tenant_patterns=patterns,
         )
         for index, operator in ((1, "OPERATOR-B"), (2, "OPERATOR-C"))
     }

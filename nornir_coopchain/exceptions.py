@@ -94,11 +94,16 @@ class ContractError(TransactionReverted):
 
     def __init__(self, args_by_name: dict[str, object], *, tx_hash: str | None = None):
         self.args_by_name = args_by_name
+        super().__init__(self.describe(), tx_hash=tx_hash)
+
+    def describe(self) -> str:
+        """The error as a sentence (the subclasses name states and times); this default
+        lists the raw arguments."""
         rendered = ", ".join(
             f"{key}={'0x' + value.hex() if isinstance(value, bytes) else repr(value)}"
-            for key, value in args_by_name.items()
+            for key, value in self.args_by_name.items()
         )
-        super().__init__(f"{self.error_name or type(self).__name__}({rendered})", tx_hash=tx_hash)
+        return f"{self.error_name or type(self).__name__}({rendered})"
 
 
 class ChangeRefused(CoopchainError):

@@ -25,6 +25,7 @@ from nornir_coopchain.chain.devchain import DevChain
 from nornir_coopchain.chain.eip712 import sign_ballot, sign_proposal
 from nornir_coopchain.chain.models import (
     BallotMessage,
+    BallotSkipped,
     EmergencyDeclared,
     GovernanceExecuted,
     MemberAdded,
@@ -213,8 +214,46 @@ def test_ballots_in_one_batch(coop: CoopChain, people: list[LocalAccount]) -> No
     late = coop.sign_ballot(people[3], second.proposal_id, VoteType.Approve)
     coop.cast_votes(people[7], [late])
     assert coop.proposal(second.proposal_id).approve_units == 1
-    with pytest.raises(errors.AlreadyVoted):
-        coop.cast_votes(people[7], [late])
+    with pytest.raises(errors.AlreadyVoted):  # a direct vote twice is still an error
+        coop.cast_vote(people[3], second.proposal_id, VoteType.Approve)
+
+
+def test_a_front_run_ballot_is_skipped_and_the_rest_of_the_batch_counts(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    pid = propose(coop, people[0]).proposal_id
+    public = coop.sign_ballot(people[1], pid, VoteType.Approve)
+    fresh = coop.sign_ballot(people[2], pid, VoteType.Abstain)
+    coop.cast_votes(people[5], [public])  # someone submits the already public ballot first
+    outcome = coop.cast_votes(people[7], [public, fresh])
+    skipped = [e for e in outcome.events if isinstance(e, BallotSkipped)]
+    assert [(e.proposal_id, e.voter) for e in skipped] == [(pid, people[1].address)]
+    assert [e.voter for e in outcome.events if isinstance(e, VoteCast)] == [people[2].address]
+    info = coop.proposal(pid)
+    assert (info.approve_units, info.abstain_units, info.voted_mask) == (1, 1, 0b110)
+    # A counted ballot is skipped even once its proposal is decided; forged ones still fail.
+    coop.cast_vote(people[3], pid, VoteType.Approve)  # 2 approve of 3 voted: decided
+    assert coop.state(pid) is ProposalState.Approved
+    again = coop.cast_votes(people[7], [public])
+    assert again.first(BallotSkipped) is not None
+    assert again.first(VoteCast) is None
+    forged = fresh.model_copy(update={"voter": people[3].address})
+    with pytest.raises(errors.InvalidSignature):
+        coop.cast_votes(people[7], [public, forged])
+
+
+def test_out_of_range_support_gets_a_named_error(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    pid = propose(coop, people[0]).proposal_id
+    for support in (3, 2**8, 2**255 + 1):  # out of range, and dirty high bits
+        with pytest.raises(errors.InvalidSupport) as caught:
+            coop._send(people[1], coop.contract.functions.castVote(pid, support))
+        assert caught.value.args_by_name == {"support": support}
+    ballot = coop.sign_ballot(people[1], pid, VoteType.Approve).as_tuple()
+    with pytest.raises(errors.InvalidSupport):
+        coop._send(people[7], coop.contract.functions.castVotes([(*ballot[:2], 2**8, ballot[3])]))
+    assert coop.proposal(pid).voted_mask == 0
 
 
 def test_ballot_forgeries_are_refused(
@@ -253,7 +292,8 @@ def test_a_batch_mixes_wallets_and_keys_and_stops_at_the_verdict(
     wallet_address = chain.deploy(owner, load_artifact("MockERC1271Wallet"), owner.address)
     majority = policy(AggregationRule.SimpleMajority, eligible_mask=0b1111)
     coop = deploy(chain, people[:4], {SITE: majority})
-    coop.rotate_key(people[2], wallet_address)  # OP-2 now speaks through a contract wallet
+    consent = coop.sign_key_rotation(owner, people[2].address, wallet_address)
+    coop.rotate_key(people[2], wallet_address, consent)  # OP-2 now speaks through a wallet
     created = propose(coop, people[0])  # electorate OP-1, OP-2, OP-3
     pid = created.proposal_id
     message = BallotMessage(proposal_id=pid, voter=wallet_address, support=VoteType.Approve)
@@ -380,6 +420,36 @@ def test_cancel(coop: CoopChain, people: list[LocalAccount]) -> None:
 # ---------------------------------------------------------------- members and governance
 
 
+def test_a_window_may_open_at_most_max_lead_ahead(
+    chain: ChainClient, people: list[LocalAccount]
+) -> None:
+    coop = deploy(chain, people[:5], {SITE: policy(max_lead=7 * 86_400)})
+    now = chain.now()
+    decade = now + 10 * 365 * 86_400  # the issue's repro: a governance window 10 years out
+    with pytest.raises(errors.WindowTooFarAhead) as caught:
+        propose(coop, people[0], resource_set=coop.governance_set, window=(decade, decade + 60))
+    assert caught.value.args_by_name["windowStart"] == decade
+    assert 0 <= caught.value.args_by_name["latestStart"] - now - 30 * 86_400 < 60  # the default
+    week = now + 7 * 86_400
+    with pytest.raises(errors.WindowTooFarAhead):
+        propose(coop, people[0], window=(week + 120, week + 180))
+    assert propose(coop, people[0], window=(week - 60, week)).window_start == week - 60
+
+
+def test_an_approved_governance_proposal_is_executed_never_recorded(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    content = coop.governance_content([coop.set_member_weight_call(4, 2)])
+    pid = propose(coop, people[0], resource_set=coop.governance_set, content=content).proposal_id
+    for voter in people[1:5]:
+        coop.cast_vote(voter, pid, VoteType.Approve)
+    with pytest.raises(errors.GovernanceNotRecordable):
+        coop.record_verification(people[0], pid, EVIDENCE, 2, 0)
+    assert coop.state(pid) is ProposalState.Approved
+    coop.execute_governance(people[7], pid, content)
+    assert coop.state(pid) is ProposalState.Executed
+
+
 def test_governance_changes_members_without_touching_proposals_in_flight(
     coop: CoopChain, people: list[LocalAccount]
 ) -> None:
@@ -420,7 +490,8 @@ def test_governance_changes_members_without_touching_proposals_in_flight(
 
 def test_key_rotation(coop: CoopChain, people: list[LocalAccount]) -> None:
     created = propose(coop, people[0])
-    rotated = coop.rotate_key(people[2], people[6].address).first(MemberKeyRotated)
+    consent = coop.sign_key_rotation(people[6], people[2].address)
+    rotated = coop.rotate_key(people[2], people[6].address, consent).first(MemberKeyRotated)
     assert (rotated.index, rotated.old_account, rotated.new_account) == (
         2,
         people[2].address,
@@ -440,7 +511,54 @@ def test_key_rotation(coop: CoopChain, people: list[LocalAccount]) -> None:
             keys[event.new_account] = event.index
     assert (cast.voter, keys[cast.voter]) == (people[6].address, 2)
     with pytest.raises(errors.InvalidMember):
-        coop.rotate_key(people[6], people[1].address)
+        coop.rotate_key(
+            people[6], people[1].address, coop.sign_key_rotation(people[1], people[6].address)
+        )
+
+
+def test_a_rotation_needs_the_new_keys_signature(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    for signer in (people[2], people[5]):  # the old key, or anyone but the new key
+        with pytest.raises(errors.InvalidSignature) as caught:
+            coop.rotate_key(
+                people[2],
+                people[6].address,
+                coop.sign_key_rotation(signer, people[2].address, people[6].address),
+            )
+        assert caught.value.args_by_name == {"expectedSigner": people[6].address}
+    # A consent is bound to the member and its old key: OP-3 cannot use OP-2's.
+    consent = coop.sign_key_rotation(people[6], people[2].address)
+    with pytest.raises(errors.InvalidSignature):
+        coop.rotate_key(people[3], people[6].address, consent)
+    coop.rotate_key(people[2], people[6].address, consent)
+    assert coop.member_index(people[6].address) == 2
+
+
+def test_a_key_that_served_a_member_never_serves_another(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    """The issue's repro: OP-3 rotating to OP-2's former key made OP-2's counted ballot count
+    again for OP-3."""
+    pid = propose(coop, people[0]).proposal_id
+    ballot = coop.sign_ballot(people[2], pid, VoteType.Approve)
+    coop.cast_votes(people[7], [ballot])  # counted for OP-2
+    coop.rotate_key(
+        people[2], people[6].address, coop.sign_key_rotation(people[6], people[2].address)
+    )
+    # Even with the former key's consent (leaked or colluding), OP-3 cannot take it over.
+    consent = coop.sign_key_rotation(people[2], people[3].address, people[2].address)
+    with pytest.raises(errors.InvalidMember) as caught:
+        coop.rotate_key(people[3], people[2].address, consent)
+    assert caught.value.args_by_name["field"] == "account"
+    # Nor can OP-2 rotate back to it, and the old ballot counts for nobody.
+    back = coop.sign_key_rotation(people[2], people[6].address, people[2].address)
+    with pytest.raises(errors.InvalidMember):
+        coop.rotate_key(people[6], people[2].address, back)
+    with pytest.raises(errors.NotMember):
+        coop.cast_votes(people[7], [ballot])
+    info = coop.proposal(pid)
+    assert (info.approve_units, info.voted_mask) == (1, 0b100)
 
 
 def test_events_are_decoded_in_order(coop: CoopChain, people: list[LocalAccount]) -> None:

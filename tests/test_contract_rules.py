@@ -1,8 +1,10 @@
 """The contract's aggregation against the pure-Python reference model (docs/contract.md).
 
-Random electorates, rules and vote sequences; after every vote the contract's state and
-tally must equal the model's, invalid votes must revert with the model's error, and a
-proposal still open at the deadline must settle on the model's final verdict.
+Random electorates, rules, windows and vote sequences; a window the model refuses must be
+refused with the model's error; after every vote the contract's state and tally must equal
+the model's, invalid votes must revert with the model's error (a batched ballot whose member
+already voted is skipped), and a proposal still open at the deadline must settle on the
+model's final verdict.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from coop_helpers import SITE, VOTING_PERIOD, deploy, policy, propose
+from coop_helpers import MAX_WINDOW, SITE, VOTING_PERIOD, deploy, policy, propose
 from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,18 +20,22 @@ from hypothesis import strategies as st
 from nornir_coopchain.chain import errors
 from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.contract import TxOutcome
 from nornir_coopchain.chain.devchain import DevChain
-from nornir_coopchain.chain.models import SignedBallot, VerdictReached
+from nornir_coopchain.chain.models import BallotSkipped, SignedBallot, VerdictReached
 from nornir_coopchain.model.rules import (
     AggregationRule,
     ProposalState,
     ResourceSetPolicy,
     Snapshot,
-    Tally,
     VoteType,
     early_verdict,
     final_verdict,
+    vote_outcome,
+    window_error,
 )
+
+MAX_LEAD = 7 * 86_400
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class Scenario:
     proposer: int
     affected_mask: int
     votes: list[tuple[int, VoteType, bool]]  # member, vote, submitted as a signed ballot
+    window: tuple[int, int]  # start and end, relative to the chain's time at the proposal
 
 
 def _subset(draw: st.DrawFn, mask: int) -> int:
@@ -60,7 +67,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         veto_mask=_subset(draw, eligible),
         proposer_votes=draw(st.booleans()),
         affected_must_approve=draw(st.booleans()),
+        max_lead=MAX_LEAD,
     )
+    # Mostly a window the contract accepts; now and then one too long, over, or too far ahead
+    # (two minutes off each bound: the proposal's block time is a few seconds after "now").
+    start = draw(st.sampled_from([0, 0, 0, 0, MAX_LEAD - 120, MAX_LEAD + 120, -3600]))
+    length = draw(st.sampled_from([3600, 3600, 3600, MAX_WINDOW + 120]))
     votes = draw(
         st.lists(
             st.tuples(st.integers(0, members - 1), st.sampled_from(list(VoteType)), st.booleans()),
@@ -73,20 +85,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         proposer=draw(st.integers(0, members - 1)),
         affected_mask=_subset(draw, eligible),
         votes=votes,
+        window=(start, start + length),
     )
-
-
-def _expected_error(
-    snapshot: Snapshot, tally: Tally, state: ProposalState, member: int
-) -> type[Exception] | None:
-    """The contract checks: proposal Active, voter in the electorate, not voted yet."""
-    if state is not ProposalState.Active:
-        return errors.UnexpectedProposalState
-    if not snapshot.electorate_mask >> member & 1:
-        return errors.NotEligible
-    if tally.voted_mask >> member & 1:
-        return errors.AlreadyVoted
-    return None
 
 
 def _vote(
@@ -97,12 +97,11 @@ def _vote(
     proposal_id: int,
     vote: VoteType,
     by_ballot: bool,
-) -> None:
+) -> TxOutcome:
     if by_ballot:
         ballot: SignedBallot = coop.sign_ballot(voter, proposal_id, vote)  # type: ignore[attr-defined]
-        coop.cast_votes(relayer, [ballot])  # type: ignore[attr-defined]
-    else:
-        coop.cast_vote(voter, proposal_id, vote)  # type: ignore[attr-defined]
+        return coop.cast_votes(relayer, [ballot])  # type: ignore[attr-defined]
+    return coop.cast_vote(voter, proposal_id, vote)  # type: ignore[attr-defined]
 
 
 @settings(
@@ -115,7 +114,16 @@ def test_contract_matches_reference_model(chain: ChainClient, scenario: Scenario
     people = dev_accounts(chain, len(scenario.weights) + 1)
     members, relayer = people[:-1], people[-1]
     coop = deploy(chain, members, {SITE: scenario.policy}, scenario.weights)
-    created = propose(coop, members[scenario.proposer], affected_mask=scenario.affected_mask)
+    now = chain.now()
+    window = (now + scenario.window[0], now + scenario.window[1])
+    refused = window_error(scenario.policy, now, *window)
+    if refused is not None:
+        with pytest.raises(getattr(errors, refused)):
+            propose(coop, members[scenario.proposer], window=window)
+        return
+    created = propose(
+        coop, members[scenario.proposer], affected_mask=scenario.affected_mask, window=window
+    )
     snapshot = Snapshot.take(
         scenario.policy, scenario.weights, scenario.proposer, scenario.affected_mask
     )
@@ -129,12 +137,17 @@ def test_contract_matches_reference_model(chain: ChainClient, scenario: Scenario
     tally = snapshot.tally()
     state = ProposalState.Active
     for member, vote, by_ballot in scenario.votes:
-        error = _expected_error(snapshot, tally, state, member)
-        if error is not None:
-            with pytest.raises(error):
+        outcome = vote_outcome(tally, state, member, batched=by_ballot)
+        if outcome not in ("counted", "skipped"):
+            with pytest.raises(getattr(errors, outcome)):
                 _vote(chain, coop, members[member], relayer, created.proposal_id, vote, by_ballot)
             continue
-        _vote(chain, coop, members[member], relayer, created.proposal_id, vote, by_ballot)
+        sent = _vote(chain, coop, members[member], relayer, created.proposal_id, vote, by_ballot)
+        skipped = sent.first(BallotSkipped)
+        assert (skipped is not None) == (outcome == "skipped")
+        if skipped is not None:
+            assert coop.proposal(created.proposal_id).voted_mask == tally.voted_mask
+            continue
         tally = tally.cast(member, vote)
         state = early_verdict(snapshot, tally) or ProposalState.Active
         info = coop.proposal(created.proposal_id)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.model.rules import (
+    DEFAULT_MAX_LEAD,
     AggregationRule,
     ProposalState,
     ResourceSetPolicy,
@@ -23,6 +24,8 @@ from nornir_coopchain.model.rules import (
     final_verdict,
     passes,
     shortfalls,
+    vote_outcome,
+    window_error,
 )
 
 A, R, S = VoteType.Approve, VoteType.Reject, VoteType.Abstain
@@ -99,6 +102,7 @@ def test_enums_match_the_solidity_interface(enum: type[ProposalState]) -> None:
         ({"quorum_bps": 10_001}, "quorum_bps"),
         ({"voting_period": 0}, "voting_period"),
         ({"max_window": 0}, "max_window"),
+        ({"max_lead": 0}, "max_lead"),
         ({"eligible_mask": 2**32}, "eligible_mask"),
     ],
 )
@@ -365,3 +369,37 @@ def test_two_person_rule(
             tally = tally.cast(proposer, vote)
     assert early_verdict(snapshot, tally) != APPROVED
     assert final_verdict(snapshot, tally) == REJECTED
+
+
+def test_a_batched_ballot_of_a_member_who_voted_is_skipped_in_any_state() -> None:
+    snapshot = snap(AggregationRule.SimpleMajority, [1, 1, 1, 1])
+    tally = snapshot.tally().cast(1, A)
+    for state in (ProposalState.Active, APPROVED, REJECTED):
+        assert vote_outcome(tally, state, 1, batched=True) == "skipped"
+    assert vote_outcome(tally, ProposalState.Active, 1) == "AlreadyVoted"
+    assert vote_outcome(tally, APPROVED, 1) == "UnexpectedProposalState"
+    assert vote_outcome(tally, ProposalState.Active, 0, batched=True) == "NotEligible"
+    assert vote_outcome(tally, ProposalState.Active, 2, batched=True) == "counted"
+    assert vote_outcome(tally, APPROVED, 2, batched=True) == "UnexpectedProposalState"
+
+
+@given(
+    start=st.integers(-(10**6), 10**8), length=st.integers(-10, 10**6), lead=st.integers(1, 10**7)
+)
+def test_window_error_bounds_length_end_and_lead(start: int, length: int, lead: int) -> None:
+    rules = policy(AggregationRule.Unanimous, 1, max_lead=lead)
+    now = 10**9
+    error = window_error(rules, now, now + start, now + start + length)
+    if length <= 0 or start + length <= 0 or length > 86_400:
+        assert error == "InvalidWindow"
+    elif start > lead:
+        assert error == "WindowTooFarAhead"
+    else:
+        assert error is None
+
+
+def test_the_default_lead_is_thirty_days() -> None:
+    rules = policy(AggregationRule.Unanimous, 1)
+    assert rules.max_lead == DEFAULT_MAX_LEAD == 30 * 86_400
+    assert window_error(rules, 0, 30 * 86_400, 30 * 86_400 + 60) is None
+    assert window_error(rules, 0, 30 * 86_400 + 1, 30 * 86_400 + 60) == "WindowTooFarAhead"

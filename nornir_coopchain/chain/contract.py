@@ -24,12 +24,18 @@ from web3.types import LogReceipt, TxReceipt
 from nornir_coopchain.chain.artifacts import load_artifact
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.deployment import GOVERNANCE_NAME, DeploymentSpec
-from nornir_coopchain.chain.eip712 import sign_ballot, sign_emergency_proposal, sign_proposal
+from nornir_coopchain.chain.eip712 import (
+    sign_ballot,
+    sign_emergency_proposal,
+    sign_key_rotation,
+    sign_proposal,
+)
 from nornir_coopchain.chain.models import (
     ZERO_ADDRESS,
     BallotMessage,
     ChainEvent,
     EmergencyDeclared,
+    KeyRotationMessage,
     MemberInfo,
     ProposalCreated,
     ProposalInfo,
@@ -77,6 +83,7 @@ def _policy_tuple(policy: ResourceSetPolicy) -> tuple[Any, ...]:
         policy.proposer_votes,
         policy.affected_must_approve,
         policy.emergency_mask,
+        policy.max_lead,
     )
 
 
@@ -95,6 +102,7 @@ def _policy_from_tuple(values: Sequence[Any] | Mapping[str, Any]) -> ResourceSet
         proposer_votes=values[8],
         affected_must_approve=values[9],
         emergency_mask=values[10],
+        max_lead=values[11],
     )
 
 
@@ -265,12 +273,20 @@ class CoopChain:
             ChainError: when the proposal is unknown or the calldata does not hash to the
                 content hash stored on chain.
         """
-        created = self.proposal_created(proposal_id)
-        arguments = self._proposal_input(created)
+        created, arguments = self._propose_arguments(proposal_id)
         content = bytes(arguments["content"])
         if bytes32_hex(keccak(content)) != created.content_hash:
             raise ChainError(f"proposal {proposal_id}: calldata does not match its content hash")
         return content
+
+    def fetch_request(self, proposal_id: int) -> ProposalRequest:
+        """The signed request the proposal was created from, taken from its calldata: what
+        the proposer declared, including the ``affectedMask`` the contract does not keep.
+
+        Raises:
+            ChainError: when the proposal is unknown.
+        """
+        return self.signed_request(proposal_id)[0]
 
     def signed_request(self, proposal_id: int) -> tuple[ProposalRequest, str]:
         """The request the proposer signed and its signature (``0x…``), from the calldata of
@@ -279,7 +295,7 @@ class CoopChain:
         Raises:
             ChainError: when the proposal is unknown.
         """
-        arguments = self._proposal_input(self.proposal_created(proposal_id))
+        _, arguments = self._propose_arguments(proposal_id)
         values = arguments["request"]
         if isinstance(values, Mapping):  # web3 decodes a struct to a dict keyed by field name
             values = list(values.values())
@@ -289,10 +305,11 @@ class CoopChain:
             fields[key] = bytes32_hex(fields[key])
         return ProposalRequest(**fields), "0x" + bytes(arguments["signature"]).hex()
 
-    def _proposal_input(self, created: ProposalCreated) -> dict[str, Any]:
+    def _propose_arguments(self, proposal_id: int) -> tuple[ProposalCreated, dict[str, Any]]:
+        created = self.proposal_created(proposal_id)
         tx = self.client.w3.eth.get_transaction(created.tx_hash)  # type: ignore[arg-type]
         _, arguments = self.contract.decode_function_input(tx["input"])
-        return dict(arguments)
+        return created, dict(arguments)
 
     def proposal_created(self, proposal_id: int) -> ProposalCreated:
         """The ProposalCreated event of a proposal (raises ChainError if there is none)."""
@@ -372,9 +389,25 @@ class CoopChain:
         """Execute an approved governance proposal's calls."""
         return self._send(sender, self.contract.functions.executeGovernance(proposal_id, content))
 
-    def rotate_key(self, account: LocalAccount, new_account: str) -> TxOutcome:
-        """Move the calling member to a new key."""
-        return self._send(account, self.contract.functions.rotateKey(new_account))
+    def sign_key_rotation(
+        self, signer: LocalAccount, old_account: str, new_account: str | None = None
+    ) -> bytes:
+        """The new key's consent to serve the member whose key ``old_account`` is now.
+
+        ``signer`` holds the new key (``new_account`` defaults to its address); for a contract
+        wallet as the new key, ``new_account`` is the wallet and ``signer`` a key it accepts.
+        """
+        rotation = KeyRotationMessage(
+            member=self.member_index(old_account),
+            old_account=old_account,
+            new_account=new_account or signer.address,
+        )
+        return sign_key_rotation(signer, self.client.chain_id, self.address, rotation)
+
+    def rotate_key(self, account: LocalAccount, new_account: str, signature: bytes) -> TxOutcome:
+        """Move the calling member to a new key; ``signature`` is the new key's consent
+        (:meth:`sign_key_rotation`). A key that ever served a member is refused."""
+        return self._send(account, self.contract.functions.rotateKey(new_account, signature))
 
     @property
     def governance_set(self) -> str:

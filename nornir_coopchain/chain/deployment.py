@@ -23,6 +23,7 @@ Example (``deployment.yaml``)::
         affected_must_approve: true
         emergency: [OPERATOR-A]      # may declare a break-glass change: applied before the
                                      # vote, ratified by this rule by the voting deadline
+        max_lead: 30d                # how far ahead a window may open (default 30d)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from nornir_coopchain.chain.models import Address
 from nornir_coopchain.exceptions import ConfigError
-from nornir_coopchain.model.rules import AggregationRule, ResourceSetPolicy
+from nornir_coopchain.model.rules import DEFAULT_MAX_LEAD, AggregationRule, ResourceSetPolicy
 
 __all__ = [
     "GOVERNANCE_NAME",
@@ -98,6 +99,7 @@ class ResourceSetSpec(_Spec):
     proposer_votes: bool = False
     affected_must_approve: bool = False
     emergency: list[str] = Field(default_factory=list)
+    max_lead: Duration = DEFAULT_MAX_LEAD
 
     @model_validator(mode="after")
     def _threshold_matches_rule(self) -> ResourceSetSpec:
@@ -106,8 +108,8 @@ class ResourceSetSpec(_Spec):
             raise ValueError(f"threshold_bps is required for rule {self.rule}")
         if not needs and self.threshold_bps is not None:
             raise ValueError(f"threshold_bps has no meaning for rule {self.rule}")
-        if self.voting_period == 0 or self.max_window == 0:
-            raise ValueError("voting_period and max_window must be longer than 0")
+        if self.voting_period == 0 or self.max_window == 0 or self.max_lead == 0:
+            raise ValueError("voting_period, max_window and max_lead must be longer than 0")
         return self
 
 
@@ -189,5 +191,6 @@ class DeploymentSpec(_Spec):
                 proposer_votes=spec.proposer_votes,
                 affected_must_approve=spec.affected_must_approve,
                 emergency_mask=self._mask(spec.emergency),
+                max_lead=spec.max_lead,
             )
         return result

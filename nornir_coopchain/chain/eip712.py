@@ -17,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 
-from nornir_coopchain.chain.models import BallotMessage, ProposalRequest
+from nornir_coopchain.chain.models import BallotMessage, KeyRotationMessage, ProposalRequest
 from nornir_coopchain.model.hashing import keccak
 
 __all__ = [
@@ -25,10 +25,12 @@ __all__ = [
     "DOMAIN_VERSION",
     "ballot_digest",
     "emergency_proposal_digest",
+    "key_rotation_digest",
     "proposal_digest",
     "recover_ballot_signer",
     "sign_ballot",
     "sign_emergency_proposal",
+    "sign_key_rotation",
     "sign_proposal",
 ]
 
@@ -53,6 +55,11 @@ _PROPOSAL_TYPE = [
     {"name": "createdAt", "type": "uint48"},
     {"name": "executor", "type": "address"},
     {"name": "nonce", "type": "uint64"},
+]
+_KEY_ROTATION_TYPE = [
+    {"name": "member", "type": "uint8"},
+    {"name": "oldAccount", "type": "address"},
+    {"name": "newAccount", "type": "address"},
 ]
 _BALLOT_TYPE = [
     {"name": "proposalId", "type": "uint256"},
@@ -95,6 +102,21 @@ def _ballot_message(chain_id: int, contract: str, ballot: BallotMessage) -> dict
     }
 
 
+def _key_rotation_message(
+    chain_id: int, contract: str, rotation: KeyRotationMessage
+) -> dict[str, Any]:
+    return {
+        "types": {"EIP712Domain": _DOMAIN_TYPE, "KeyRotation": _KEY_ROTATION_TYPE},
+        "primaryType": "KeyRotation",
+        "domain": _domain(chain_id, contract),
+        "message": {
+            "member": rotation.member,
+            "oldAccount": rotation.old_account,
+            "newAccount": rotation.new_account,
+        },
+    }
+
+
 def _digest(message: dict[str, Any]) -> bytes:
     signable = encode_typed_data(full_message=message)
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
@@ -113,6 +135,20 @@ def emergency_proposal_digest(chain_id: int, contract: str, request: ProposalReq
 def ballot_digest(chain_id: int, contract: str, ballot: BallotMessage) -> bytes:
     """The EIP-712 digest a voter signs for one ballot."""
     return _digest(_ballot_message(chain_id, contract, ballot))
+
+
+def key_rotation_digest(chain_id: int, contract: str, rotation: KeyRotationMessage) -> bytes:
+    """The EIP-712 digest the new key signs to consent to a rotation (``KeyRotation``)."""
+    return _digest(_key_rotation_message(chain_id, contract, rotation))
+
+
+def sign_key_rotation(
+    account: LocalAccount, chain_id: int, contract: str, rotation: KeyRotationMessage
+) -> bytes:
+    """Sign a rotation as the new key (or, for a contract wallet, as a key the wallet accepts
+    through EIP-1271); returns the 65-byte signature (r, s, v)."""
+    message = _key_rotation_message(chain_id, contract, rotation)
+    return bytes(account.sign_typed_data(full_message=message).signature)
 
 
 def sign_proposal(

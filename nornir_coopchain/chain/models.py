@@ -18,10 +18,12 @@ from nornir_coopchain.model.rules import ProposalState, VoteType
 __all__ = [
     "Address",
     "BallotMessage",
+    "BallotSkipped",
     "ChainEvent",
     "EmergencyDeclared",
     "GovernanceExecuted",
     "Hex32",
+    "KeyRotationMessage",
     "MemberAdded",
     "MemberInfo",
     "MemberKeyRotated",
@@ -127,6 +129,14 @@ class BallotMessage(_Frozen):
     proposal_id: int = Field(ge=1)
     voter: Address
     support: VoteType
+
+
+class KeyRotationMessage(_Frozen):
+    """What a new key signs (EIP-712 ``KeyRotation``) to consent to serve a member."""
+
+    member: int = Field(ge=0, le=31)
+    old_account: Address
+    new_account: Address
 
 
 class SignedBallot(BallotMessage):
@@ -322,6 +332,14 @@ class VoteCast(_Event):
     units: int
 
 
+class BallotSkipped(_Event):
+    """A ballot of a ``castVotes`` batch was skipped: its member's vote was already counted."""
+
+    kind: Literal["BallotSkipped"] = "BallotSkipped"
+    proposal_id: int
+    voter: Address
+
+
 class VerdictReached(_Event):
     """The verdict broadcast to all members."""
 
@@ -368,6 +386,7 @@ ChainEvent = Annotated[
     | ProposalCreated
     | EmergencyDeclared
     | VoteCast
+    | BallotSkipped
     | VerdictReached
     | VerificationRecorded
     | ProposalCanceled

@@ -168,6 +168,7 @@ def audit(
     Exit 1 if the audit fails.
     """
     from nornir_coopchain.gate import audit_change
+    from nornir_coopchain.gate.declared import inventory_tenant_patterns
 
     if proof:
         _audit_proofs(proposal_id, proof, inventory, chain, contract, as_json)
@@ -177,7 +178,10 @@ def audit(
         settings = resolve_settings(inventory, chain=chain, contract=contract)
         with reader(settings) as coop:
             check_proposal(coop, proposal_id)
-            report = audit_change(coop, proposal_id, settings.journal_dir(), hosts=hosts)
+            patterns = inventory_tenant_patterns(inventory)
+            report = audit_change(
+                coop, proposal_id, settings.journal_dir(), hosts=hosts, tenant_patterns=patterns
+            )
         unknown = sorted(set(hosts) - {device.host for device in report.devices})
         if unknown and report.content_ok:
             raise ConfigError(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.table import Table
@@ -271,7 +272,10 @@ def status(
     contract: ContractOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Every proposal's state and tally, or one proposal's electorate, votes and deadline."""
+    """Every proposal's state and tally, or one proposal's electorate, votes and deadline
+    (and every field its proposer declared that its content contradicts)."""
+    from nornir_coopchain.gate.declared import check_proposal_declared, inventory_tenant_patterns
+
     with outcome(as_json):
         settings = resolve_settings(inventory, chain=chain, contract=contract)
         with reader(settings) as coop:
@@ -280,6 +284,8 @@ def status(
             else:
                 check_proposal(coop, proposal_id)
                 info = coop.proposal(proposal_id)
+                patterns = inventory_tenant_patterns(inventory)
+                declared = check_proposal_declared(coop, proposal_id, patterns)
                 detail = {
                     **_summary(info),
                     "electorate": _operators(coop, info.electorate_mask),
@@ -290,6 +296,7 @@ def status(
                     "devices": info.device_count,
                     "content_hash": info.content_hash,
                     "evidence_root": info.evidence_root,
+                    "declared_mismatches": list(declared),
                 }
     if proposal_id is None:
         if as_json:
@@ -316,6 +323,8 @@ def status(
     table.add_row("voting deadline", detail["deadline_utc"])
     table.add_row("window", span(info.window_start, info.window_end))
     table.add_row("devices", str(info.device_count))
+    for mismatch in detail["declared_mismatches"]:
+        table.add_row("[red]MISMATCH[/red]", f"[red]{escape(mismatch)}[/red]")
     out.print(table)
 
 
@@ -358,17 +367,20 @@ def show(
     contract: ContractOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """A proposal's content from the chain, checked against its hash and manifest root."""
+    """A proposal's content from the chain, checked against its hash and manifest root, and
+    what its proposer declared against the content (exit 1 on a mismatch)."""
     from nornir_coopchain.gate import fetch_change
+    from nornir_coopchain.gate.declared import check_declared, inventory_tenant_patterns
 
     with outcome(as_json):
         settings = resolve_settings(inventory, chain=chain, contract=contract)
         with reader(settings) as coop:
             check_proposal(coop, proposal_id)
             change = fetch_change(coop, proposal_id)
+            declared = check_declared(coop, change, inventory_tenant_patterns(inventory))
         content, info = change.content, change.proposal
         checks = _rerender(inventory, templates, content, settings) if rerender else {}
-    mismatch = any(not check["match"] for check in checks.values())
+    mismatch = bool(declared) or any(not check["match"] for check in checks.values())
     if as_json:
         devices = [
             {**_device_json(device), **({"rerender": checks[device.host]} if checks else {})}
@@ -387,6 +399,7 @@ def show(
                 "window": _window_json(content.window.start, content.window.end),
                 "templates_hash": content.templates_hash,
                 "inventory_hash": content.inventory_hash,
+                "declared_mismatches": list(declared),
                 "devices": devices,
             }
         )
@@ -398,6 +411,8 @@ def show(
             f"{content.resource_set}, window {span(content.window.start, content.window.end)}; "
             "content matches its on-chain hash and manifest root"
         )
+        for item in declared:
+            out.print(f"[red]MISMATCH[/red]: {escape(item)}")
         _show_diffs(content.devices)
         for host, check in checks.items():
             verdict = "matches" if check["match"] else check.get("error", "DIFFERS")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.exceptions import ChangeRefused
 from nornir_coopchain.gate.approved import fetch_change
+from nornir_coopchain.gate.declared import TenantPatterns, check_declared
 from nornir_coopchain.journal import Journal
 from nornir_coopchain.model.content import EvidenceProof, EvidenceReport
 from nornir_coopchain.model.rules import ProposalState
@@ -52,7 +53,12 @@ class AuditReport(BaseModel):
 
 
 def audit_change(
-    coop: CoopChain, proposal_id: int, journal_root: Path, *, hosts: tuple[str, ...] = ()
+    coop: CoopChain,
+    proposal_id: int,
+    journal_root: Path,
+    *,
+    hosts: tuple[str, ...] = (),
+    tenant_patterns: TenantPatterns | None = None,
 ) -> AuditReport:
     """Recompute the manifest and evidence roots and check them against the chain.
 
@@ -64,6 +70,8 @@ def audit_change(
         proposal_id: the proposal number.
         journal_root: ``<state_dir>/changes`` holding the change's evidence file.
         hosts: audit only these hosts (all when empty).
+        tenant_patterns: the inventory's tenant patterns by host, to recompute the affected
+            tenants (see :func:`~nornir_coopchain.gate.declared.declared_mismatches`).
     """
     problems: list[str] = []
     try:
@@ -79,6 +87,9 @@ def audit_change(
             problems=(str(exc),),
         )
     info = change.proposal
+    problems.extend(
+        f"declared: {mismatch}" for mismatch in check_declared(coop, change, tenant_patterns)
+    )
     recorded = info.state in (ProposalState.Verified, ProposalState.VerificationFailed)
     if not (recorded or info.recorded):  # an emergency change may be recorded while Active
         problems.append(f"no verification recorded: proposal is {info.state.name}")

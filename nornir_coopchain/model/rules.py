@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
@@ -25,23 +25,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BPS",
+    "DEFAULT_MAX_LEAD",
     "MAX_MEMBERS",
     "AggregationRule",
     "ProposalState",
     "ResourceSetPolicy",
     "Snapshot",
     "Tally",
+    "VoteOutcome",
     "VoteType",
     "early_verdict",
     "final_verdict",
     "passes",
     "shortfalls",
+    "vote_outcome",
+    "window_error",
 ]
 
 BPS = 10_000
 """Basis points in one whole."""
 MAX_MEMBERS = 32
 """Members are indexed 0..31 (bits of a ``uint32`` mask)."""
+DEFAULT_MAX_LEAD = 30 * 86_400
+"""How far ahead a change window may open when a resource set does not say: 30 days."""
 
 
 class ProposalState(IntEnum):
@@ -112,6 +118,8 @@ class ResourceSetPolicy(BaseModel):
     """Bit i set: member i holds the emergency role (may declare a break-glass change that is
     applied before the vote and ratified by this rule); a subset of ``eligible_mask``. The
     contract refuses it on the governance set."""
+    max_lead: Uint32 = Field(default=DEFAULT_MAX_LEAD, gt=0)
+    """How far ahead of the proposal's block its window may open, in seconds; positive."""
 
     @model_validator(mode="after")
     def _check(self) -> ResourceSetPolicy:
@@ -423,6 +431,45 @@ def final_verdict(snapshot: Snapshot, tally: Tally) -> ProposalState:
         ValueError: when the tally was not made from this snapshot.
     """
     return ProposalState.Approved if passes(snapshot, tally) else ProposalState.Rejected
+
+
+VoteOutcome = Literal[
+    "counted", "skipped", "UnexpectedProposalState", "NotEligible", "AlreadyVoted"
+]
+"""What the contract does with one vote: counts it, skips it (a batched ballot whose member
+already voted), or reverts with the named ``CoopChain*`` error."""
+
+
+def vote_outcome(
+    tally: Tally, state: ProposalState, member_index: int, *, batched: bool = False
+) -> VoteOutcome:
+    """What the contract does with a vote by an existing member, in its check order (the
+    deadline aside): a batched ballot (``castVotes``) whose member's vote is already counted
+    is skipped whatever the state; otherwise the proposal must be Active, the member in the
+    electorate and not have voted.
+    """
+    voted = bool(tally.voted_mask >> member_index & 1)
+    if batched and voted:
+        return "skipped"
+    if state is not ProposalState.Active:
+        return "UnexpectedProposalState"
+    if not tally.snapshot.electorate_mask >> member_index & 1:
+        return "NotEligible"
+    return "AlreadyVoted" if voted else "counted"
+
+
+def window_error(
+    policy: ResourceSetPolicy, now: int, start: int, end: int
+) -> Literal["InvalidWindow", "WindowTooFarAhead"] | None:
+    """The contract's window check of an ordinary proposal made at block time ``now``: the
+    window is non-empty, not over, at most ``max_window`` long (else ``InvalidWindow``), and
+    opens at most ``max_lead`` after ``now`` (else ``WindowTooFarAhead``); None if it passes.
+    """
+    if start >= end or end <= now or end - start > policy.max_window:
+        return "InvalidWindow"
+    if start > now + policy.max_lead:
+        return "WindowTooFarAhead"
+    return None
 
 
 def _indices(mask: int) -> str:

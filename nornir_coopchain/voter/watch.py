@@ -3,7 +3,9 @@
 It reads ProposalCreated events from a persisted cursor (``eth_getLogs``, no server-side
 filters), so a restarted voter neither misses nor repeats a proposal. For each proposal it
 may vote on, it fetches the content from the chain (checked against the stored hash),
-evaluates the policy and votes, or leaves the vote to a human and says so.
+recomputes what the proposer declared (affected mask, window, ...; see
+:mod:`nornir_coopchain.gate.declared`) and rejects a proposal that lies, else evaluates the
+policy and votes, or leaves the vote to a human and says so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from nornir_coopchain.chain.events import LogCursor
 from nornir_coopchain.chain.models import ProposalCreated
 from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ContractError
 from nornir_coopchain.gate.approved import fetch_change
+from nornir_coopchain.gate.declared import TenantPatterns, check_declared
 from nornir_coopchain.model.rules import ProposalState, VoteType
 from nornir_coopchain.session import CoopchainSession
 from nornir_coopchain.voter.policy import Decision, VoterPolicy, decide
@@ -45,6 +48,9 @@ class PolicyVoter:
         policy: its voting policy.
         state_file: where the event cursor persists (None: in memory, from ``start_block``).
         start_block: the first block to look at when there is no cursor yet.
+        tenant_patterns: the inventory's tenant patterns by host, to recompute each device's
+            tenants from its diff (None: the content's declared tenants are taken as given,
+            and only the affected mask is checked against them).
     """
 
     def __init__(
@@ -54,9 +60,11 @@ class PolicyVoter:
         *,
         state_file: Path | None = None,
         start_block: int = 0,
+        tenant_patterns: TenantPatterns | None = None,
     ):
         self.session = session
         self.policy = policy
+        self.tenant_patterns = tenant_patterns
         coop = session.coop
         self._cursor = LogCursor(
             session.client,
@@ -117,6 +125,10 @@ class PolicyVoter:
             )
         if info.voted_mask >> member.index & 1:
             return VoterAction(proposal_id=pid, vote=None, rule=None, reason="already voted")
+        mismatches = check_declared(self.session.coop, change, self.tenant_patterns)
+        if mismatches:
+            reason = "the proposer's declaration contradicts the content: " + "; ".join(mismatches)
+            return self._cast(pid, VoteType.Reject, None, reason)
         decision: Decision = decide(self.policy, change.content)
         if decision.vote is None:
             return VoterAction(

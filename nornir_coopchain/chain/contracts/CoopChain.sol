@@ -39,12 +39,22 @@ import {ICoopChain} from "./ICoopChain.sol";
  * address differ); that contract itself is not inherited because its ShortStrings errors would
  * enter this contract's ABI, whose errors must all be `CoopChain*` errors.
  *
- * A vote is checked in this order: member (current key), proposal Active, deadline, electorate,
- * already voted. A ballot's signature is checked before all of them.
+ * A vote is checked in this order: support (a VoteType), member (current key), proposal Active,
+ * deadline, electorate, already voted. A ballot's signature is checked after its support and
+ * before the rest; in a batch, a ballot whose member already voted is skipped (BallotSkipped)
+ * right after the member check, whatever the proposal's state.
+ *
+ * Keys: an account that ever was a member's key never serves a member again (AccountRecord's
+ * `retired`), and a rotation carries the new key's EIP-712 `KeyRotation` signature, so a member
+ * cannot take over another member's old (or current) key and its ballots.
  */
 contract CoopChain is ICoopChain {
     /// @inheritdoc ICoopChain
     bytes32 public constant GOVERNANCE_SET = bytes32("coopchain.governance");
+
+    /// @dev EIP-712 type hash of the new key's consent to a rotation.
+    bytes32 private constant _KEY_ROTATION_TYPEHASH =
+        keccak256("KeyRotation(uint8 member,address oldAccount,address newAccount)");
 
     /// @dev EIP-712 type hash of a signed vote.
     bytes32 private constant _BALLOT_TYPEHASH = keccak256("Ballot(uint256 proposalId,address voter,uint8 support)");
@@ -78,16 +88,19 @@ contract CoopChain is ICoopChain {
     bytes32 private constant _NO_EVIDENCE = bytes32(uint256(1));
 
     /// @dev Bits of {BallotBox-flags}: declared with {declareEmergency}; a verification recorded
-    /// while Active; that verification had failed devices.
+    /// while Active; that verification had failed devices; a governance proposal (never recorded).
     uint8 private constant _FLAG_EMERGENCY = 1;
     uint8 private constant _FLAG_RECORDED = 2;
     uint8 private constant _FLAG_FAILED = 4;
+    uint8 private constant _FLAG_GOVERNANCE = 8;
 
-    /// @dev What the contract knows about an account: its member index + 1 (0 = not a member)
-    /// and its proposal nonce (kept when the account stops being a member's key).
+    /// @dev What the contract knows about an account: its member index + 1 (0 = not a member),
+    /// its proposal nonce (kept when the account stops being a member's key), and whether it was
+    /// a member's key once (rotated away from: it never serves a member again).
     struct AccountRecord {
         uint8 memberSlot;
         uint64 proposalNonce;
+        bool retired;
     }
 
     /// @dev A member's identity; its weight lives in the weights epochs.
@@ -108,7 +121,7 @@ contract CoopChain is ICoopChain {
         uint16 thresholdBps;
         uint8 proposerIndex;
         uint32 weightsEpoch;
-        uint8 flags; // _FLAG_EMERGENCY | _FLAG_RECORDED | _FLAG_FAILED
+        uint8 flags; // _FLAG_EMERGENCY | _FLAG_RECORDED | _FLAG_FAILED | _FLAG_GOVERNANCE
     }
 
     /// @dev Slot 2 of a proposal: the electorate snapshot and record parameters (256 bits).
@@ -278,7 +291,8 @@ contract CoopChain is ICoopChain {
 
     /// @inheritdoc ICoopChain
     /// @dev Check order: state Approved (Expired after windowEnd + recordGrace), or Active for an
-    /// emergency proposal not yet recorded (else CoopChainAlreadyRecorded); caller, window,
+    /// emergency proposal not yet recorded (else CoopChainAlreadyRecorded); not a governance
+    /// proposal (CoopChainGovernanceNotRecordable: it is executed instead); caller, window,
     /// device counts. `given` in CoopChainDeviceCountMismatch saturates at 2^32 - 1. Recorded
     /// while Active, an emergency proposal stays Active (the outcome is kept in its flags).
     function recordVerification(uint256 proposalId, bytes32 evidenceRoot, uint32 devicesOk, uint32 devicesFailed)
@@ -288,15 +302,16 @@ contract CoopChain is ICoopChain {
         ProposalCore storage p = _proposals[proposalId];
         ProposalState current = _settle(proposalId, p);
         bool beforeVerdict;
+        uint8 flags = p.box.flags;
         if (current != ProposalState.Approved) {
             // Break-glass: an emergency proposal may be recorded before its ratification.
-            uint8 flags = p.box.flags;
             if (current != ProposalState.Active || flags & _FLAG_EMERGENCY == 0) {
                 revert CoopChainUnexpectedProposalState(proposalId, current, _bit(ProposalState.Approved));
             }
             if (flags & _FLAG_RECORDED != 0) revert CoopChainAlreadyRecorded(proposalId);
             beforeVerdict = true;
         }
+        if (flags & _FLAG_GOVERNANCE != 0) revert CoopChainGovernanceNotRecordable(proposalId);
         Schedule memory schedule = p.schedule;
         if (msg.sender != schedule.executor && msg.sender != _members[p.box.proposerIndex].account) {
             revert CoopChainNotProposerOrExecutor(proposalId, msg.sender);
@@ -376,16 +391,19 @@ contract CoopChain is ICoopChain {
     // ------------------------------------------------------------------ votes
 
     /// @inheritdoc ICoopChain
-    function castVote(uint256 proposalId, VoteType support) external {
+    function castVote(uint256 proposalId, uint256 support) external {
+        VoteType vote = _voteType(support);
         ProposalCore storage p = _proposals[proposalId];
         BallotBox memory box = p.box;
-        _castVote(proposalId, box, p.snapshot, msg.sender, support);
+        _castVote(proposalId, box, p.snapshot, msg.sender, vote, false);
         _storeBox(p, box);
     }
 
     /// @inheritdoc ICoopChain
-    /// @dev The whole batch reverts if one ballot is invalid. Consecutive ballots on the same
-    /// proposal share one read and one write of its ballot box.
+    /// @dev The whole batch reverts if one ballot is invalid; a ballot whose member's vote is
+    /// already counted is not invalid but skipped (BallotSkipped), so that a ballot front-run
+    /// into the chain cannot sink the rest. Consecutive ballots on the same proposal share one
+    /// read and one write of its ballot box.
     function castVotes(Ballot[] calldata ballots) external {
         bytes32 domainSeparator = _domainSeparatorV4();
         uint256 cachedId; // proposal IDs start at 1
@@ -396,7 +414,7 @@ contract CoopChain is ICoopChain {
             Ballot calldata ballot = ballots[i];
             uint256 proposalId = ballot.proposalId;
             address voter = ballot.voter;
-            VoteType support = ballot.support;
+            VoteType support = _voteType(ballot.support);
             _checkSignature(voter, _ballotDigest(domainSeparator, proposalId, voter, support), ballot.signature);
             if (proposalId != cachedId) {
                 if (cachedId != 0) _storeBox(p, box);
@@ -405,7 +423,7 @@ contract CoopChain is ICoopChain {
                 box = p.box;
                 snap = p.snapshot;
             }
-            _castVote(proposalId, box, snap, voter, support);
+            _castVote(proposalId, box, snap, voter, support, true);
         }
         if (cachedId != 0) _storeBox(p, box);
     }
@@ -413,17 +431,24 @@ contract CoopChain is ICoopChain {
     // ------------------------------------------------------------------ members and resource sets
 
     /// @inheritdoc ICoopChain
-    /// @dev Any member (also one with weight 0) may rotate; `newAccount` must be non-zero and no
-    /// member's key, else `CoopChainInvalidMember(newAccount, operatorId, "account")`.
-    function rotateKey(address newAccount) external {
+    /// @dev Any member (also one with weight 0) may rotate. Check order: caller a member
+    /// (CoopChainNotMember); `newAccount` non-zero, not a member's key and never one before, else
+    /// `CoopChainInvalidMember(newAccount, operatorId, "account")`; the new key's signature over
+    /// `KeyRotation(member, msg.sender, newAccount)` (CoopChainInvalidSignature(newAccount);
+    /// EIP-1271 for a contract wallet). The old key is retired for good; its proposal nonce stays.
+    function rotateKey(address newAccount, bytes calldata signature) external {
         uint8 memberSlot = _accounts[msg.sender].memberSlot;
         if (memberSlot == 0) revert CoopChainNotMember(msg.sender);
         uint256 index = memberSlot - 1;
-        if (newAccount == address(0) || _accounts[newAccount].memberSlot != 0) {
+        AccountRecord memory target = _accounts[newAccount];
+        if (newAccount == address(0) || target.memberSlot != 0 || target.retired) {
             revert CoopChainInvalidMember(newAccount, _members[index].operatorId, "account");
         }
+        bytes32 structHash = keccak256(abi.encode(_KEY_ROTATION_TYPEHASH, index, msg.sender, newAccount));
+        _checkSignature(newAccount, _hashTypedDataV4(structHash), signature);
 
         _accounts[msg.sender].memberSlot = 0;
+        _accounts[msg.sender].retired = true;
         _accounts[newAccount].memberSlot = memberSlot;
         _members[index].account = newAccount;
         emit MemberKeyRotated(uint8(index), msg.sender, newAccount);
@@ -529,29 +554,41 @@ contract CoopChain is ICoopChain {
 
     // ------------------------------------------------------------------ internal: votes
 
+    /// @dev The VoteType of a `support` argument; reverts with CoopChainInvalidSupport otherwise.
+    function _voteType(uint256 support) internal pure returns (VoteType) {
+        if (support > uint256(type(VoteType).max)) revert CoopChainInvalidSupport(support);
+        return VoteType(support);
+    }
+
     /**
      * @dev Counts one vote of `voter` into `box` (in memory; the caller writes it back) and
-     * decides the proposal early when the rules allow.
+     * decides the proposal early when the rules allow. `skipCounted` (batches): a member whose
+     * vote is already counted is skipped with BallotSkipped instead of reverting.
      */
     function _castVote(
         uint256 proposalId,
         BallotBox memory box,
         Snapshot memory snap,
         address voter,
-        VoteType support
+        VoteType support,
+        bool skipCounted
     ) internal {
         uint256 memberSlot = _accounts[voter].memberSlot;
         if (memberSlot == 0) revert CoopChainNotMember(voter);
-        if (box.status != ProposalState.Active) {
-            revert CoopChainUnexpectedProposalState(proposalId, _state(proposalId, box), _bit(ProposalState.Active));
-        }
-        if (block.timestamp > box.voteEnd) revert CoopChainVotingClosed(proposalId, box.voteEnd);
         uint256 index;
         uint256 voterBit;
         unchecked {
             index = memberSlot - 1;
             voterBit = uint256(1) << index;
         }
+        if (skipCounted && box.votedMask & voterBit != 0) {
+            emit BallotSkipped(proposalId, voter);
+            return;
+        }
+        if (box.status != ProposalState.Active) {
+            revert CoopChainUnexpectedProposalState(proposalId, _state(proposalId, box), _bit(ProposalState.Active));
+        }
+        if (block.timestamp > box.voteEnd) revert CoopChainVotingClosed(proposalId, box.voteEnd);
         if (snap.electorateMask & voterBit == 0) revert CoopChainNotEligible(proposalId, voter);
         if (box.votedMask & voterBit != 0) revert CoopChainAlreadyVoted(proposalId, voter);
 
@@ -765,7 +802,7 @@ contract CoopChain is ICoopChain {
 
     // ------------------------------------------------------------------ internal: proposals
 
-    /// @dev The resource set, timestamp, window and affected-mask checks of {propose}.
+    /// @dev The resource set, timestamp, window (length, end, lead) and affected-mask checks of {propose}.
     function _validateRequest(ProposalRequest calldata request, ResourceSetConfig memory config) internal view {
         if (config.eligibleMask == 0) revert CoopChainUnknownResourceSet(request.resourceSet);
         if (request.createdAt > block.timestamp) {
@@ -776,6 +813,8 @@ contract CoopChain is ICoopChain {
         if (windowStart >= windowEnd || windowEnd <= block.timestamp || windowEnd - windowStart > config.maxWindow) {
             revert CoopChainInvalidWindow(windowStart, windowEnd, config.maxWindow);
         }
+        uint256 latestStart = block.timestamp + config.maxLead;
+        if (windowStart > latestStart) revert CoopChainWindowTooFarAhead(windowStart, uint48(latestStart));
         if (request.affectedMask & ~config.eligibleMask != 0) {
             revert CoopChainInvalidAffectedMask(request.affectedMask, config.eligibleMask);
         }
@@ -808,7 +847,7 @@ contract CoopChain is ICoopChain {
                 thresholdBps: config.thresholdBps,
                 proposerIndex: uint8(proposerIndex),
                 weightsEpoch: epoch,
-                flags: emergency ? _FLAG_EMERGENCY : 0
+                flags: (emergency ? _FLAG_EMERGENCY : 0) | (request.resourceSet == GOVERNANCE_SET ? _FLAG_GOVERNANCE : 0)
             })
         );
         p.snapshot = snap;
@@ -939,11 +978,12 @@ contract CoopChain is ICoopChain {
 
     /**
      * @dev Validates and registers a new member's identity (its weight is written by the
-     * caller) and emits MemberAdded. Field names of CoopChainInvalidMember: "account" (zero or
-     * already a member's key), "weight" (zero), "members" (32 already), "operatorId" (taken).
+     * caller) and emits MemberAdded. Field names of CoopChainInvalidMember: "account" (zero, a
+     * member's key, or a key a member rotated away from), "weight" (zero), "members" (32 already), "operatorId" (taken).
      */
     function _registerMember(address account, bytes32 operatorId, uint16 weight) internal returns (uint256 index) {
-        if (account == address(0) || _accounts[account].memberSlot != 0) {
+        AccountRecord memory record = _accounts[account];
+        if (account == address(0) || record.memberSlot != 0 || record.retired) {
             revert CoopChainInvalidMember(account, operatorId, "account");
         }
         if (weight == 0) revert CoopChainInvalidMember(account, operatorId, "weight");
@@ -1003,6 +1043,7 @@ contract CoopChain is ICoopChain {
         if (config.quorumBps > _BPS) revert CoopChainInvalidResourceSet(resourceSetId, "quorumBps");
         if (config.votingPeriod == 0) revert CoopChainInvalidResourceSet(resourceSetId, "votingPeriod");
         if (config.maxWindow == 0) revert CoopChainInvalidResourceSet(resourceSetId, "maxWindow");
+        if (config.maxLead == 0) revert CoopChainInvalidResourceSet(resourceSetId, "maxLead");
 
         _resourceSets[resourceSetId] = config;
         emit ResourceSetConfigured(resourceSetId, config);

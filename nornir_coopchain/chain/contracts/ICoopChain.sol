@@ -66,6 +66,7 @@ interface ICoopChain {
         bool proposerVotes; // false (two-person rule): the proposer is not in the electorate
         bool affectedMustApprove; // every member in a proposal's affectedMask must approve
         uint32 emergencyMask; // bit i set: member i may declare an emergency change (subset of eligibleMask)
+        uint32 maxLead; // how far ahead of the proposal's block a window may open, in seconds (> 0)
     }
 
     /// @dev What a proposer signs (EIP-712 `Proposal`) and anyone may relay.
@@ -84,10 +85,11 @@ interface ICoopChain {
     }
 
     /// @dev A vote signed off chain (EIP-712 `Ballot(uint256 proposalId,address voter,uint8 support)`).
+    /// `support` is a VoteType; it is taken as uint256 so that any other value gets a named error.
     struct Ballot {
         uint256 proposalId;
         address voter;
-        VoteType support;
+        uint256 support;
         bytes signature; // 65-byte ECDSA, or anything the voter's EIP-1271 wallet accepts
     }
 
@@ -145,7 +147,8 @@ interface ICoopChain {
     error CoopChainUnknownResourceSet(bytes32 resourceSet);
     /// @dev A resource set configuration is inconsistent (field names the problem).
     error CoopChainInvalidResourceSet(bytes32 resourceSet, string field);
-    /// @dev A member entry is invalid (zero account, duplicate account or operator ID, zero weight, too many members).
+    /// @dev A member entry is invalid (zero account, an account that is or ever was a member's key,
+    /// duplicate operator ID, zero weight, too many members).
     error CoopChainInvalidMember(address account, bytes32 operatorId, string field);
     /// @dev The caller is neither the proposer nor its named executor.
     error CoopChainNotProposerOrExecutor(uint256 proposalId, address caller);
@@ -169,6 +172,12 @@ interface ICoopChain {
     error CoopChainAlreadyRecorded(uint256 proposalId);
     /// @dev An emergency proposal cannot be withdrawn: only its ratification vote decides it.
     error CoopChainEmergencyNotCancelable(uint256 proposalId);
+    /// @dev The change window opens later than the resource set's maxLead after the proposal's block.
+    error CoopChainWindowTooFarAhead(uint48 windowStart, uint48 latestStart);
+    /// @dev A governance proposal is executed (executeGovernance), never recorded as verified.
+    error CoopChainGovernanceNotRecordable(uint256 proposalId);
+    /// @dev A vote's support is not a VoteType (0 Approve, 1 Reject, 2 Abstain).
+    error CoopChainInvalidSupport(uint256 support);
 
     // ---------------------------------------------------------------- events
 
@@ -198,6 +207,9 @@ interface ICoopChain {
     /// applied and recorded before the vote, and must be ratified by the normal rule by `ratifyBy`
     /// (its voting deadline).
     event EmergencyDeclared(uint256 indexed proposalId, uint48 ratifyBy);
+    /// @dev A ballot in a castVotes batch was skipped: its member's vote on the proposal is already
+    /// counted (e.g. the same ballot was submitted before). The rest of the batch is counted.
+    event BallotSkipped(uint256 indexed proposalId, address indexed voter);
     /// @dev A member voted (directly or by ballot); `units` is what the vote counts for. The member is
     /// the one whose key `voter` was at the time (see MemberAdded and MemberKeyRotated).
     event VoteCast(uint256 indexed proposalId, address indexed voter, VoteType support, uint32 units);
@@ -242,17 +254,20 @@ interface ICoopChain {
         external
         returns (uint256 proposalId);
 
-    /// @notice Vote directly as the calling member.
-    function castVote(uint256 proposalId, VoteType support) external;
+    /// @notice Vote directly as the calling member; `support` is a VoteType (taken as uint256
+    /// so that any other value gets CoopChainInvalidSupport).
+    function castVote(uint256 proposalId, uint256 support) external;
 
-    /// @notice Submit signed ballots (any number, any proposals) in one transaction.
+    /// @notice Submit signed ballots (any number, any proposals) in one transaction. A ballot
+    /// whose member's vote is already counted is skipped (BallotSkipped); any other invalid
+    /// ballot reverts the batch with its named error.
     function castVotes(Ballot[] calldata ballots) external;
 
     /// @notice Broadcast the verdict of a proposal whose voting period ended without early finality.
     function finalize(uint256 proposalId) external returns (ProposalState outcome);
 
     /// @notice Record the verification of an applied change (proposer or executor, approved,
-    /// inside the window plus grace, once). An emergency proposal may also be recorded while
+    /// inside the window plus grace, once; never a governance proposal). An emergency proposal may also be recorded while
     /// still Active (voting goes on; it becomes Verified / VerificationFailed once ratified).
     function recordVerification(uint256 proposalId, bytes32 evidenceRoot, uint32 devicesOk, uint32 devicesFailed)
         external
@@ -265,8 +280,10 @@ interface ICoopChain {
     /// and ABI-decode to `bytes[]` calls made on this contract.
     function executeGovernance(uint256 proposalId, bytes calldata content) external;
 
-    /// @notice Move the caller's membership to a new key.
-    function rotateKey(address newAccount) external;
+    /// @notice Move the caller's membership to a new key. `signature` is the new key's EIP-712
+    /// `KeyRotation(uint8 member,address oldAccount,address newAccount)` signature (proof that
+    /// the member holds it). An account that is or ever was a member's key is refused.
+    function rotateKey(address newAccount, bytes calldata signature) external;
 
     /// @notice Add a member (governance only).
     function addMember(address account, bytes32 operatorId, uint16 weight) external;
