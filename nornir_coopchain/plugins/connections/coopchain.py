@@ -4,12 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from nornir.core import Nornir
 from nornir.core.configuration import Config
 
+from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.session import CoopchainSession, open_session
 from nornir_coopchain.settings import CONNECTION_NAME, CoopchainSettings
 
-__all__ = ["CONNECTION_NAME", "CoopchainConnection"]
+__all__ = ["CONNECTION_NAME", "CoopchainConnection", "coopchain_session"]
+
+_SOURCE = f"connection_options.{CONNECTION_NAME}.extras"
+
+
+def coopchain_session(nr: Nornir) -> CoopchainSession:
+    """The operator's session for a Nornir object: what its hosts' ``coopchain`` connection
+    options describe (host, groups, then defaults, as Nornir resolves them).
+
+    Raises:
+        ConfigError: the hosts' coopchain options differ (one session per run), or are invalid.
+        KeystoreError: a plain private key, or the keystore cannot be decrypted.
+        ChainConnectionError: the chain cannot be reached.
+    """
+    hosts = list(nr.inventory.hosts.values())
+    if hosts:
+        extras = [host.get_connection_parameters(CONNECTION_NAME).extras for host in hosts]
+    else:
+        options = nr.inventory.defaults.connection_options.get(CONNECTION_NAME)
+        extras = [None if options is None else options.extras]
+    found = {CoopchainSettings.from_extras(one, source=_SOURCE) for one in extras}
+    if len(found) > 1:
+        raise ConfigError(
+            "the hosts' coopchain settings differ: one session per run", field=_SOURCE
+        )
+    return open_session(found.pop())
 
 
 class CoopchainConnection:
@@ -33,9 +60,7 @@ class CoopchainConnection:
         configuration: Config | None = None,
     ) -> None:
         """Open (or reuse) the session the extras describe."""
-        settings = CoopchainSettings.from_extras(
-            extras, source=f"connection_options.{CONNECTION_NAME}.extras"
-        )
+        settings = CoopchainSettings.from_extras(extras, source=_SOURCE)
         self.connection = open_session(settings)
 
     def close(self) -> None:
