@@ -14,7 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nornir_coopchain.gate import run_emergency_change, run_gated_change
+    from nornir_coopchain.gate import dry_run_change, run_emergency_change, run_gated_change
     from nornir_coopchain.model.content import ChangeWindow
     from nornir_coopchain.plugins.connections.coopchain import coopchain_session
 
@@ -24,6 +24,7 @@ __all__ = [
     "ChangeWindow",
     "__version__",
     "coopchain_session",
+    "dry_run_change",
     "run_emergency_change",
     "run_gated_change",
 ]
@@ -31,6 +32,7 @@ __all__ = [
 _LAZY = {
     "ChangeWindow": "nornir_coopchain.model.content",
     "coopchain_session": "nornir_coopchain.plugins.connections.coopchain",
+    "dry_run_change": "nornir_coopchain.gate",
     "run_emergency_change": "nornir_coopchain.gate",
     "run_gated_change": "nornir_coopchain.gate",
 }

@@ -18,6 +18,7 @@ PUBLIC = [
     ("nornir_coopchain.plugins.tasks", "coopchain_verify"),
     ("nornir_coopchain", "run_gated_change"),
     ("nornir_coopchain", "run_emergency_change"),
+    ("nornir_coopchain", "dry_run_change"),
     ("nornir_coopchain", "ChangeWindow"),
     ("nornir_coopchain", "coopchain_session"),
 ]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from nornir_coopchain.chain.models import ProposalInfo
 from nornir_coopchain.exceptions import ChangeRefused
 from nornir_coopchain.model.content import DeviceChange, ProposalContent
+from nornir_coopchain.model.times import iso
 
 __all__ = ["ApprovedChange"]
 
@@ -69,11 +70,11 @@ class ApprovedChange(BaseModel):
         for clock, now in (("chain", chain_now), ("local", local)):
             if now < start:
                 raise ChangeRefused(
-                    f"proposal {self.proposal_id}: change window opens at {start}, "
-                    f"{clock} time is {int(now)}"
+                    f"proposal {self.proposal_id}: change window opens at {iso(start)}, "
+                    f"{clock} time is {iso(now)}"
                 )
             if now > end:
                 raise ChangeRefused(
-                    f"proposal {self.proposal_id}: change window closed at {end}, "
-                    f"{clock} time is {int(now)}"
+                    f"proposal {self.proposal_id}: change window closed at {iso(end)}, "
+                    f"{clock} time is {iso(now)}"
                 )
