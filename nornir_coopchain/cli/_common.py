@@ -11,7 +11,6 @@ and shows its traceback. With ``--json`` an error is also the one JSON object on
 from __future__ import annotations
 
 import json
-import logging
 import signal
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -58,6 +57,7 @@ __all__ = [
     "KeystoreOption",
     "PasswordOption",
     "ProposalArgument",
+    "TemplateOption",
     "TemplatesOption",
     "check_proposal",
     "emit",
@@ -82,10 +82,6 @@ EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_CHAIN = 4
 
-# Nornir logs every failed task with its traceback; the CLI reports failures itself.
-logging.getLogger("nornir").addHandler(logging.NullHandler())
-logging.getLogger("nornir").propagate = False
-
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
@@ -93,9 +89,24 @@ JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON object on stdout (no prompts).")
 ]
 InventoryOption = Annotated[
-    Path, typer.Option("--inventory", help="Inventory directory (defaults.yaml holds settings).")
+    Path,
+    typer.Option(
+        "--inventory",
+        "--config",
+        "-c",
+        help="Inventory directory (hosts.yaml, groups.yaml, defaults.yaml), or a Nornir config "
+        "file (any inventory plugin; Nornir's own logging settings).",
+    ),
 ]
 TemplatesOption = Annotated[Path, typer.Option("--templates", help="Templates directory.")]
+TemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        help="Template path under --templates, else under its <platform>/ folder (default: "
+        "each host's `template` data); the proposal pins it for show --rerender and apply.",
+    ),
+]
 ChainOption = Annotated[
     str | None, typer.Option("--chain", help="Chain URL (http(s)://… or ws(s)://…).")
 ]
@@ -275,8 +286,18 @@ def resolve_settings(
 
     if keystore is not None and dev_account is not None:
         raise ConfigError("give either --keystore or --dev-account, not both", field="--keystore")
-    extras, source = inventory_extras(inventory)
-    settings = CoopchainSettings.from_extras(extras, source=f"{source}: coopchain extras")
+    if inventory.is_file():  # a Nornir config file: the settings its hosts share
+        from nornir_coopchain.cli._inventory import load_nornir
+        from nornir_coopchain.plugins.connections.coopchain import coopchain_settings
+
+        source = f"{inventory}: the hosts' coopchain extras"
+        settings = coopchain_settings(load_nornir(inventory), source=source)
+    else:
+        from nornir_coopchain.cli._inventory import check_inventory_folder
+
+        extras, source = inventory_extras(inventory)
+        check_inventory_folder(inventory)  # bad input first, before the chain is asked
+        settings = CoopchainSettings.from_extras(extras, source=f"{source}: coopchain extras")
     given: dict[str, Any] = {
         key: value
         for key, value in (
@@ -336,39 +357,29 @@ def site(
     """A Nornir over the inventory whose coopchain connection uses ``settings``.
 
     Arguments:
-        inventory: the directory of hosts.yaml, groups.yaml and defaults.yaml.
+        inventory: the directory of hosts.yaml, groups.yaml and defaults.yaml, or a Nornir
+            config file (:func:`~nornir_coopchain.cli._inventory.load_nornir`).
         settings: the resolved coopchain settings.
         hosts: only these hosts (all when empty).
 
     Raises:
-        ConfigError: an inventory file is missing, or a host is not in the inventory.
+        ConfigError: an inventory file is missing or malformed (naming file and line), or a
+            host is not in the inventory.
     """
-    from nornir import InitNornir
     from nornir.core.inventory import ConnectionOptions
 
+    from nornir_coopchain.cli._inventory import load_nornir
     from nornir_coopchain.settings import CONNECTION_NAME
 
-    files = {name: inventory / f"{name}.yaml" for name in ("hosts", "groups", "defaults")}
-    missing = [str(path) for path in files.values() if not path.is_file()]
-    if missing:
-        raise ConfigError("inventory file not found (pass --inventory)", source=", ".join(missing))
-    nr = InitNornir(
-        runner={"plugin": "threaded", "options": {"num_workers": 10}},
-        inventory={
-            "plugin": "SimpleInventory",
-            "options": {
-                "host_file": str(files["hosts"]),
-                "group_file": str(files["groups"]),
-                "defaults_file": str(files["defaults"]),
-            },
-        },
-        logging={"enabled": False},
-    )
+    nr = load_nornir(inventory)
     options = ConnectionOptions(extras=settings.model_dump(mode="json"))
     nr.inventory.defaults.connection_options[CONNECTION_NAME] = options
+    inventory_elements = [*nr.inventory.groups.values(), *nr.inventory.hosts.values()]
+    for element in inventory_elements:  # the resolved settings, not a group's or host's own
+        element.connection_options.pop(CONNECTION_NAME, None)
     unknown = sorted(set(hosts) - set(nr.inventory.hosts))
     if unknown:
-        raise ConfigError(f"not in the inventory: {', '.join(unknown)}", source=str(files["hosts"]))
+        raise ConfigError(f"not in the inventory: {', '.join(unknown)}", source=str(inventory))
     if hosts:
         nr = nr.filter(filter_func=lambda host: host.name in hosts)
     try:

@@ -21,6 +21,7 @@ from nornir_coopchain.cli._common import (
     KeystoreOption,
     PasswordOption,
     ProposalArgument,
+    TemplateOption,
     TemplatesOption,
     check_proposal,
     emit,
@@ -40,6 +41,8 @@ from nornir_coopchain.cli._common import (
 from nornir_coopchain.exceptions import ConfigError
 
 if TYPE_CHECKING:
+    from nornir.core.task import Result, Task
+
     from nornir_coopchain.chain.contract import CoopChain
     from nornir_coopchain.chain.models import ProposalInfo
     from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
@@ -121,6 +124,7 @@ def propose(
     ] = False,
     inventory: InventoryOption = Path("inventory"),
     templates: TemplatesOption = Path("templates"),
+    template: TemplateOption = None,
     chain: ChainOption = None,
     contract: ContractOption = None,
     keystore: KeystoreOption = None,
@@ -156,7 +160,7 @@ def propose(
             raise ConfigError("no resource set: pass --resource-set", field="resource_set")
         with signer(settings) as session, site(inventory, settings, names) as nr:
             with host_progress(nr, not as_json) as tracked:
-                prepared = prepare_change(tracked, templates=templates)
+                prepared = prepare_change(tracked, template=template, templates=templates)
             now = session.client.now()
             window = _window(start, duration, now)
             if emergency and window.start > now:
@@ -324,11 +328,10 @@ def _rerender(
 ) -> dict[str, dict[str, Any]]:
     """Re-render each host of the proposal locally; does its hash match the approved one?"""
     from nornir_coopchain.gate.propose import describe, failed_hosts
-    from nornir_coopchain.plugins.tasks import coopchain_render
 
-    hosts = [device.host for device in content.devices]
-    with site(inventory, settings, hosts) as nr:
-        results = nr.run(task=coopchain_render, path=templates, on_failed=True)
+    pinned = {device.host: device.template for device in content.devices}
+    with site(inventory, settings, list(pinned)) as nr:
+        results = nr.run(task=_render_pinned, pinned=pinned, path=templates, on_failed=True)
     failed = failed_hosts(results)
     checks: dict[str, dict[str, Any]] = {}
     for device in content.devices:
@@ -341,6 +344,16 @@ def _rerender(
             "candidate_hash": rendered.config_hash,
         }
     return checks
+
+
+def _render_pinned(task: Task, pinned: dict[str, str | None], path: Path) -> Result:
+    """Render the host's template as the proposal pinned it (the host's own if it pinned none)."""
+    from nornir.core.task import Result
+
+    from nornir_coopchain.plugins.tasks import coopchain_render
+
+    rendered = task.run(coopchain_render, template=pinned[task.host.name], path=path).result
+    return Result(host=task.host, result=rendered)
 
 
 @app.command()

@@ -25,10 +25,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StringConstraints,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -261,6 +263,10 @@ class DeviceChange(BaseModel):
     """Operator IDs whose stanzas the change touches (sorted, unique)."""
     replace: StrictBool = False
     """True: the candidate replaces the whole config; False: it is merged."""
+    template: NonEmpty | None = None
+    """The template rendered for the host, relative to the templates directory (what
+    ``coopchain_render`` reports); a re-render or an apply uses it. Left out of the canonical
+    JSON when None, so contents without it keep their bytes."""
 
     @field_validator("tenants")
     @classmethod
@@ -268,6 +274,13 @@ class DeviceChange(BaseModel):
         if len(set(tenants)) != len(tenants):
             raise ValueError("duplicate tenants")
         return tuple(sorted(tenants))
+
+    @model_serializer(mode="wrap")
+    def _omit_no_template(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("template") is None:
+            data.pop("template", None)
+        return data
 
     @model_validator(mode="after")
     def _check_diff_hash(self) -> DeviceChange:

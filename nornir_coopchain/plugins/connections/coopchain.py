@@ -11,7 +11,7 @@ from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.session import CoopchainSession, open_session
 from nornir_coopchain.settings import CONNECTION_NAME, CoopchainSettings
 
-__all__ = ["CONNECTION_NAME", "CoopchainConnection", "coopchain_session"]
+__all__ = ["CONNECTION_NAME", "CoopchainConnection", "coopchain_session", "coopchain_settings"]
 
 _SOURCE = f"connection_options.{CONNECTION_NAME}.extras"
 
@@ -25,18 +25,28 @@ def coopchain_session(nr: Nornir) -> CoopchainSession:
         KeystoreError: a plain private key, or the keystore cannot be decrypted.
         ChainConnectionError: the chain cannot be reached.
     """
+    return open_session(coopchain_settings(nr))
+
+
+def coopchain_settings(nr: Nornir, *, source: str = _SOURCE) -> CoopchainSettings:
+    """The coopchain settings the hosts of ``nr`` share (see :func:`coopchain_session`).
+
+    Raises:
+        ConfigError: the hosts' coopchain options differ, or are invalid (naming ``source``).
+        KeystoreError: a value looks like a plain private key.
+    """
     hosts = list(nr.inventory.hosts.values())
     if hosts:
         extras = [host.get_connection_parameters(CONNECTION_NAME).extras for host in hosts]
     else:
         options = nr.inventory.defaults.connection_options.get(CONNECTION_NAME)
         extras = [None if options is None else options.extras]
-    found = {CoopchainSettings.from_extras(one, source=_SOURCE) for one in extras}
+    found = {CoopchainSettings.from_extras(one, source=source) for one in extras}
     if len(found) > 1:
         raise ConfigError(
-            "the hosts' coopchain settings differ: one session per run", field=_SOURCE
+            "the hosts' coopchain settings differ: one session per run", source=source
         )
-    return open_session(found.pop())
+    return found.pop()
 
 
 class CoopchainConnection:
