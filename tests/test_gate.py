@@ -806,3 +806,16 @@ def _content_and_candidates(site: Site) -> tuple[Any, dict[str, str]]:
         templates=site.templates,
     )
     return content, prepared.candidates
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_apply_renders_the_template_the_proposal_pinned(site: Site) -> None:
+    proposal_id = site.approved()
+    content = fetch_change(site.coop, proposal_id).content
+    assert {device.host: device.template for device in content.devices} == {
+        host: f"{site.nr.inventory.hosts[host]['template_platform']}/site_router.j2"
+        for host in HOSTS
+    }
+    site.nr.inventory.groups["site17"].data["template"] = "moved.j2"  # no such template now
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, len(HOSTS))

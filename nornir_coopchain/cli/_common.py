@@ -403,15 +403,13 @@ def check_proposal(coop: CoopChain, proposal_id: int) -> None:
 
 
 def utc(timestamp: int) -> str:
-    """A unix time as ISO 8601 UTC."""
+    """A unix time as ISO 8601 UTC: ``2030-01-31T22:00:00+00:00``."""
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
 
 
 def span(start: int, end: int) -> str:
-    """A window in UTC, compactly: ``2030-01-31 22:00 → 23:00 UTC``."""
-    first, last = (datetime.fromtimestamp(t, timezone.utc) for t in (start, end))
-    tail = "%H:%M" if first.date() == last.date() else "%Y-%m-%d %H:%M"
-    return f"{first:%Y-%m-%d %H:%M} → {last.strftime(tail)} UTC"
+    """A window in ISO 8601 UTC: ``2030-01-31T22:00:00+00:00 → 2030-01-31T23:00:00+00:00``."""
+    return f"{utc(start)} → {utc(end)}"
 
 
 def tally(info: ProposalInfo) -> dict[str, int]:

@@ -22,11 +22,10 @@ from pathlib import Path
 from nornir.core import Nornir
 from pydantic import BaseModel, ConfigDict
 
-from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.gate.apply import ChangeOutcome, DeviceOutcome, apply_change
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.gate.audit import AuditReport, DeviceAudit, audit_change, audit_proof
-from nornir_coopchain.gate.dryrun import DryRunReport, dry_run_change
+from nornir_coopchain.gate.dryrun import DryRunReport, dry_run_change, session_resource_set
 from nornir_coopchain.gate.propose import (
     MAX_CONTENT_BYTES,
     PreparedChange,
@@ -128,7 +127,7 @@ def run_gated_change(
             title=title,
             window=window,
             description=description,
-            resource_set=resource_set or _resource_set(session),
+            resource_set=resource_set,
             template=template,
             templates=templates,
             replace=replace,
@@ -275,7 +274,7 @@ def _plan(
     prepared = prepare_change(nr, template=template, templates=templates, replace=replace)
     content = build_content(
         prepared,
-        resource_set=resource_set or _resource_set(session),
+        resource_set=resource_set or session_resource_set(session),
         title=title,
         description=description,
         window=window,
@@ -283,9 +282,3 @@ def _plan(
         templates=templates,
     )
     return prepared, content
-
-
-def _resource_set(session: CoopchainSession) -> str:
-    if session.settings.resource_set is None:
-        raise ConfigError("no resource set: set resource_set in the coopchain settings")
-    return session.settings.resource_set

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nornir.core.task import MultiResult, Result
 from pydantic import BaseModel, ConfigDict
 
+from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.gate.propose import (
     MAX_CONTENT_BYTES,
     PreparedChange,
@@ -26,6 +27,7 @@ from nornir_coopchain.gate.propose import (
 from nornir_coopchain.gate.results import ChangeResult
 from nornir_coopchain.model.content import ChangeWindow
 from nornir_coopchain.model.rules import AggregationRule, Snapshot
+from nornir_coopchain.plugins.connections.coopchain import coopchain_session
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from nornir_coopchain.model.content import ProposalContent
     from nornir_coopchain.session import CoopchainSession
 
-__all__ = ["DryRunReport", "dry_run_change"]
+__all__ = ["DryRunReport", "dry_run_change", "session_resource_set"]
 
 
 class DryRunReport(BaseModel):
@@ -64,12 +66,12 @@ class DryRunReport(BaseModel):
 
 def dry_run_change(
     nr: Nornir,
-    session: CoopchainSession,
+    session: CoopchainSession | None = None,
     *,
     title: str,
     window: ChangeWindow,
     description: str = "",
-    resource_set: str,
+    resource_set: str | None = None,
     template: str | None = None,
     templates: Path = Path("templates"),
     replace: bool = True,
@@ -77,6 +79,9 @@ def dry_run_change(
     max_content_bytes: int = MAX_CONTENT_BYTES,
 ) -> ChangeResult:
     """Render, diff, size and price the change, and say who must approve; send nothing.
+
+    ``session`` defaults to the hosts' (``coopchain_session``), ``resource_set`` to its
+    settings'.
 
     Returns:
         A :class:`~nornir_coopchain.gate.results.ChangeResult` named ``coopchain dry run``:
@@ -90,6 +95,8 @@ def dry_run_change(
         ContractError: the contract would refuse the request (e.g. InvalidWindow,
             NotEmergencyRole), as ``propose`` would.
     """
+    session = session or coopchain_session(nr)
+    resource_set = resource_set or session_resource_set(session)
     prepared = prepare_change(nr, template=template, templates=templates, replace=replace)
     content = build_content(
         prepared,
@@ -123,6 +130,17 @@ def dry_run_change(
         tenants=content.tenants,
     )
     return _result(nr, report, prepared)
+
+
+def session_resource_set(session: CoopchainSession) -> str:
+    """The resource set of the session's settings.
+
+    Raises:
+        ConfigError: the settings name none.
+    """
+    if session.settings.resource_set is None:
+        raise ConfigError("no resource set: set resource_set in the coopchain settings")
+    return session.settings.resource_set
 
 
 def _propose_gas(
