@@ -508,8 +508,10 @@ def test_a_commit_that_reverts_between_read_back_and_confirm_is_recorded_as_fail
     """The read-back complies, then the commit-confirm expires before the confirm: the
     refused confirm makes the task read the device again, and the revert is a failure."""
     import time
+    from importlib import import_module
 
-    from nornir_coopchain.plugins.tasks import coopchain_verify as verify_module
+    # the module: the package's attribute of that name is the task, as in nornir_napalm
+    verify_module = import_module("nornir_coopchain.plugins.tasks.coopchain_verify")
 
     reads: list[str] = []
 

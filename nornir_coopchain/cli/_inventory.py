@@ -19,6 +19,8 @@ import yaml
 from nornir_coopchain.exceptions import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nornir.core import Nornir
 
 __all__ = ["check_inventory_file", "check_inventory_folder", "load_nornir"]
@@ -47,7 +49,7 @@ def load_nornir(inventory: Path) -> Nornir:
             inventory={"plugin": "SimpleInventory", "options": options},
             logging={"enabled": False},
         )
-    config = _load(inventory, "Nornir config")
+    config = _read(inventory, yaml.safe_load)
     if not isinstance(config, dict):
         raise ConfigError("must be a mapping (a Nornir config file)", source=str(inventory))
     _check_simple_inventory(config.get("inventory"), inventory)
@@ -118,15 +120,7 @@ def check_inventory_file(path: Path, kind: str) -> None:
             a mapping, ``groups`` that is not a list of names, ``data`` or
             ``connection_options`` that is not a mapping.
     """
-    try:
-        node = yaml.compose(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from exc
-    except yaml.MarkedYAMLError as exc:
-        where = _at(path, exc.problem_mark or exc.context_mark)
-        raise ConfigError(f"not valid YAML: {exc.problem or exc.context}", source=where) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from exc
+    node = _read(path, yaml.compose)
     if node is None:
         if kind == "groups":
             return
@@ -172,11 +166,16 @@ def _at(path: Path, mark: Any) -> str:
     return f"{path}:{mark.line + 1}" if mark is not None else str(path)
 
 
-def _load(path: Path, what: str) -> Any:
+def _read(path: Path, parse: Callable[[str], Any]) -> Any:
+    """``parse`` (``yaml.safe_load`` or ``yaml.compose``) of the file's text.
+
+    Raises:
+        ConfigError: the file cannot be read or is not YAML, naming it and the line.
+    """
     try:
-        return yaml.safe_load(path.read_text())
+        return parse(path.read_text())
     except OSError as exc:
-        raise ConfigError(f"cannot read the {what}: {exc.strerror}", source=str(path)) from exc
+        raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from exc
     except yaml.MarkedYAMLError as exc:
         where = _at(path, exc.problem_mark or exc.context_mark)
         raise ConfigError(f"not valid YAML: {exc.problem or exc.context}", source=where) from exc
