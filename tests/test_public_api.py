@@ -72,3 +72,31 @@ def test_import_contracts_hold() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert "BROKEN" not in run.stdout
     assert run.stdout.count("KEPT") == 4
+
+
+def test_one_session_per_run_from_the_hosts_coopchain_options() -> None:
+    """coopchain_settings reads what Nornir resolves for every host; they must agree."""
+    from nornir import InitNornir
+    from nornir.core.inventory import ConnectionOptions
+
+    from nornir_coopchain.exceptions import ConfigError
+    from nornir_coopchain.plugins.connections.coopchain import coopchain_settings
+
+    inventory = REPO / "inventory"
+    nr = InitNornir(
+        inventory={
+            "plugin": "SimpleInventory",
+            "options": {
+                "host_file": str(inventory / "hosts.yaml"),
+                "group_file": str(inventory / "groups.yaml"),
+                "defaults_file": str(inventory / "defaults.yaml"),
+            },
+        },
+        logging={"enabled": False},
+    )
+    assert coopchain_settings(nr).resource_set == "TOWER-017"
+    nr.inventory.hosts["site17-r2"].connection_options["coopchain"] = ConnectionOptions(
+        extras={"resource_set": "OTHER"}
+    )
+    with pytest.raises(ConfigError, match="the hosts' coopchain settings differ"):
+        coopchain_settings(nr)
