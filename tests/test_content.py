@@ -321,3 +321,25 @@ def test_random_content_round_trips(hosts: list[str], title_tail: str, diff: str
     raw = proposal.canonical_bytes()
     assert ProposalContent.from_bytes(raw) == proposal
     assert [d.host for d in proposal.devices] == sorted(hosts)
+
+
+def test_a_window_takes_datetimes_and_iso_8601_with_a_zone_and_shows_iso() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    paris = timezone(timedelta(hours=1))
+    window = ChangeWindow(start=datetime(2030, 1, 31, 23, tzinfo=paris), end="2030-01-31T23:00Z")
+    assert (window.start, window.end) == (1_896_127_200, 1_896_130_800)
+    assert window == ChangeWindow(start=1_896_127_200, end="2030-02-01T00:00:00+01:00")
+    assert str(window) == "2030-01-31T22:00:00+00:00 to 2030-01-31T23:00:00+00:00"
+    for naive in ("2030-01-31T22:00", datetime(2030, 1, 31, 22)):
+        with pytest.raises(ValidationError, match="has no time zone"):
+            ChangeWindow(start=naive, end=1_896_130_800)
+    with pytest.raises(ValidationError, match="not an ISO 8601 time"):
+        ChangeWindow(start="tomorrow", end=1_896_130_800)
+    with pytest.raises(ValidationError, match=r"2030-01-31T23:00:00\+00:00 is not before"):
+        ChangeWindow(start="2030-01-31T23:00Z", end="2030-01-31T22:00Z")
+    # the canonical content keeps unix seconds: a window written as text is not canonical
+    raw = json.loads(content().canonical_bytes())
+    raw["window"]["start"] = "2023-11-14T22:13:20Z"
+    with pytest.raises(ConfigError):
+        ProposalContent.from_bytes(json.dumps(raw).encode())

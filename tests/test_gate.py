@@ -6,13 +6,17 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nornir.core import Nornir
+from nornir.core.exceptions import NornirExecutionError
 from nornir.core.inventory import ConnectionOptions
+from nornir.core.task import AggregatedResult
 from nornir_napalm.plugins.tasks import napalm_configure
+from nornir_utils.plugins.functions import print_result
 
 from nornir_coopchain import session as sessions
 from nornir_coopchain.chain.client import ChainClient
@@ -31,6 +35,7 @@ from nornir_coopchain.gate import (
     audit_change,
     build_content,
     declare_emergency_change,
+    dry_run_change,
     prepare_change,
     propose_change,
     run_emergency_change,
@@ -140,7 +145,7 @@ def test_approved_change_is_applied_verified_recorded_and_audited(site: Site) ->
         poll_interval=0.05,
         verdict_timeout=5,
         progress=lambda _line: site.vote(),
-    )
+    ).report
     assert report.verdict is ProposalState.Approved
     outcome = report.outcome
     assert outcome is not None
@@ -503,8 +508,10 @@ def test_a_commit_that_reverts_between_read_back_and_confirm_is_recorded_as_fail
     """The read-back complies, then the commit-confirm expires before the confirm: the
     refused confirm makes the task read the device again, and the revert is a failure."""
     import time
+    from importlib import import_module
 
-    from nornir_coopchain.plugins.tasks import coopchain_verify as verify_module
+    # the module: the package's attribute of that name is the task, as in nornir_napalm
+    verify_module = import_module("nornir_coopchain.plugins.tasks.coopchain_verify")
 
     reads: list[str] = []
 
@@ -581,7 +588,7 @@ def test_emergency_change_is_applied_before_the_vote_then_ratified(site: Site) -
         title="Outage: turn up OPERATOR-C now",
         window=site.window(),
         templates=site.templates,
-    )
+    ).report
     outcome = report.outcome
     assert (outcome.state, outcome.emergency, outcome.devices_ok) == (ProposalState.Active, True, 4)
     assert _sent_by(site) - sent == 2  # ONE declaration and ONE record, no waiting for votes
@@ -603,7 +610,7 @@ def test_emergency_change_is_applied_before_the_vote_then_ratified(site: Site) -
 def test_emergency_change_recorded_elsewhere_is_not_applied_again(site: Site) -> None:
     report = run_emergency_change(
         site.nr, site.owner, title="Outage", window=site.window(), templates=site.templates
-    )
+    ).report
     shutil.rmtree(site.owner.settings.journal_dir())  # another machine: no journal here
     applied = running_hashes(site.nr)
     with pytest.raises(ChangeRefused, match="already recorded before its ratification"):
@@ -618,7 +625,7 @@ def test_unratified_emergency_change_stays_applied_and_on_record(site: Site) -> 
     tenant_b["accept"] = [*tenant_b["accept"], {"prefix": "198.51.100.0/24"}]
     report = run_emergency_change(
         site.nr, site.owner, title="Outage: widen B's prefixes", window=site.window()
-    )
+    ).report
     applied = running_hashes(site.nr)
     assert site.vote()["OPERATOR-B"] == [VoteType.Reject]
     info = site.coop.proposal(report.proposal_id)
@@ -654,3 +661,163 @@ def test_emergency_refusals_touch_no_device(site: Site) -> None:
     with pytest.raises(ChangeRefused, match="only its proposer or executor"):
         apply_change(site.nr, tenant, emergency, templates=site.templates)
     assert running_hashes(site.nr) == before
+
+
+# ---------------------------------------------------------------- the Nornir way
+
+
+class _Seen:
+    """A Nornir processor that counts the hosts each task completed."""
+
+    def __init__(self) -> None:
+        self.completed: dict[str, int] = {}
+
+    def task_started(self, task: Any) -> None: ...
+    def task_completed(self, task: Any, result: Any) -> None: ...
+    def task_instance_started(self, task: Any, host: Any) -> None: ...
+    def subtask_instance_started(self, task: Any, host: Any) -> None: ...
+    def subtask_instance_completed(self, task: Any, host: Any, result: Any) -> None: ...
+
+    def task_instance_completed(self, task: Any, host: Any, result: Any) -> None:
+        self.completed[task.name] = self.completed.get(task.name, 0) + 1
+
+
+STEPS = [
+    "coopchain diff",
+    "coopchain approval",
+    "coopchain push",
+    "coopchain read-back",
+    "coopchain evidence",
+]
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_gated_change_is_a_nornir_result_that_print_result_shows(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen = _Seen()
+    now = datetime.fromtimestamp(site.chain.now(), timezone.utc)
+    result = run_gated_change(  # the session comes from the hosts' coopchain options
+        site.nr.with_processors([seen]),
+        title="Turn up OPERATOR-C",
+        window=ChangeWindow(start=now - timedelta(minutes=1), end=(now + timedelta(hours=1))),
+        templates=site.templates,
+        poll_interval=0.05,
+        verdict_timeout=5,
+        progress=lambda _line: site.vote(),
+    )
+    assert isinstance(result, AggregatedResult)
+    assert not result.failed
+    assert result.report.verdict is ProposalState.Approved
+    for host in HOSTS:
+        steps = result[host]
+        assert [step.name for step in steps] == STEPS
+        assert steps[0].diff
+        assert steps[0].changed
+        assert "Verified" in steps[1].result
+        assert "complies" in steps[3].result
+        assert result.report.outcome.evidence_root in steps[4].result
+    assert seen.completed["coopchain prepare"] == len(HOSTS)  # processors keep firing
+    assert seen.completed[f"coopchain apply #{result.report.proposal_id}"] == len(HOSTS)
+    print_result(result)
+    shown = capsys.readouterr().out
+    assert all(host in shown for host in HOSTS)
+    assert "coopchain read-back" in shown
+    assert "+" in shown  # the diff
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_rejected_change_is_a_failed_nornir_result(site: Site) -> None:
+    site.approved()
+    apply_change(site.nr, site.owner, 1, templates=site.templates)
+    tenant_b = site.nr.inventory.groups["site17"].data["tenants"]["OPERATOR-B"]
+    tenant_b["accept"] = [*tenant_b["accept"], {"prefix": "198.51.100.0/24"}]  # B rejects it
+    before = running_hashes(site.nr)
+    result = run_gated_change(
+        site.nr,
+        site.owner,
+        title="Widen B's prefixes",
+        window=site.window(),
+        templates=site.templates,
+        poll_interval=0.05,
+        verdict_timeout=5,
+        progress=lambda _line: site.vote(),
+    )
+    assert result.report.verdict is ProposalState.Rejected
+    assert result.failed
+    changed = [host for host in HOSTS if result[host][0].changed]
+    assert changed
+    assert sorted(result.failed_hosts) == sorted(changed)
+    for host in changed:
+        assert [step.name for step in result[host]] == STEPS[:2]  # nothing pushed
+        assert result[host][1].failed
+        assert "Rejected" in result[host][1].result
+    with pytest.raises(NornirExecutionError):
+        result.raise_on_error()
+    assert running_hashes(site.nr) == before
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_dry_run_of_the_whole_flow_sends_nothing_and_says_who_must_approve(
+    site: Site,
+) -> None:
+    sent, before = _sent_by(site), running_hashes(site.nr)
+    dry = dry_run_change(
+        site.nr,
+        site.owner,
+        title="Turn up OPERATOR-C",
+        window=site.window(),
+        resource_set=SITE,
+        templates=site.templates,
+    )
+    report = dry.report
+    assert (_sent_by(site), site.coop.proposal_count()) == (sent, 0)
+    assert running_hashes(site.nr) == before
+    assert not site.owner.settings.journal_dir().exists()
+    assert report.devices == HOSTS
+    assert report.tenants == ("OPERATOR-C",)
+    assert report.electorate == ("OPERATOR-B", "OPERATOR-C")  # two-person rule
+    assert report.must_approve == ("OPERATOR-C",)  # affected_must_approve
+    assert report.veto == ()  # the veto holder proposes
+    assert report.rule.startswith("Supermajority, threshold 6667 bps, quorum 5000 bps")
+    assert report.content_bytes > 0
+    assert 21_000 < report.gas_estimate < site.chain.block_gas_limit()
+    assert not dry.failed
+    assert all(dry[host][0].diff and dry[host][0].changed for host in HOSTS)
+    # as napalm_configure(dry_run=True): the same call with dry_run sends nothing either
+    same = run_gated_change(
+        site.nr, site.owner, title="x", window=site.window(), templates=site.templates, dry_run=True
+    )
+    assert same.report.devices == HOSTS
+    assert (_sent_by(site), site.coop.proposal_count()) == (sent, 0)
+    # the proposal it sizes is the one propose sends
+    proposed = propose_change(
+        site.owner, *_content_and_candidates(site), max_content_bytes=report.content_bytes
+    )
+    assert site.coop.proposal(proposed.proposal_id).device_count == len(HOSTS)
+
+
+def _content_and_candidates(site: Site) -> tuple[Any, dict[str, str]]:
+    prepared = prepare_change(site.nr, templates=site.templates)
+    content = build_content(
+        prepared,
+        resource_set=SITE,
+        title="Turn up OPERATOR-C",
+        window=site.window(),
+        created_at=site.chain.now(),
+        templates=site.templates,
+    )
+    return content, prepared.candidates
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_apply_renders_the_template_the_proposal_pinned(site: Site) -> None:
+    proposal_id = site.approved()
+    content = fetch_change(site.coop, proposal_id).content
+    assert {device.host: device.template for device in content.devices} == {
+        host: f"{site.nr.inventory.hosts[host]['template_platform']}/site_router.j2"
+        for host in HOSTS
+    }
+    site.nr.inventory.groups["site17"].data["template"] = "moved.j2"  # no such template now
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, len(HOSTS))

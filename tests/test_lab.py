@@ -290,7 +290,7 @@ def test_approved_change_is_applied_verified_recorded_and_bgp_comes_up(site: Sit
         poll_interval=0.05,
         verdict_timeout=5,
         progress=lambda _line: site.vote(),
-    )
+    ).report
     assert report.verdict is ProposalState.Approved
     outcome = report.outcome
     assert outcome is not None

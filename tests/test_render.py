@@ -176,8 +176,25 @@ def test_missing_template_is_a_config_error() -> None:
     results = nr.run(task=coopchain_render, template="nope.j2", path=TEMPLATES)
     error = results[EOS_HOST][0].exception
     assert isinstance(error, ConfigError)
-    assert error.source == str(TEMPLATES / "eos" / "nope.j2")
-    assert "eos/nope.j2 not found" in str(error)
+    assert error.source == str(TEMPLATES / "nope.j2")
+    assert "nope.j2 not found (nor under eos/)" in str(error)
+
+
+def test_a_template_is_a_path_under_the_templates_directory(tmp_path: Path) -> None:
+    """As nornir_jinja2's template_file: no platform folder needed; a rendered template's
+    path, as a proposal pins it, renders the same template again."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    (templates / "plain.j2").write_text("hostname {{ host.name }}\n")
+    nr = make_nornir().filter(name="site17-r1")
+    plain = rendered(
+        nr.run(task=coopchain_render, template="plain.j2", path=templates), "site17-r1"
+    )
+    assert (plain.template, plain.config) == ("plain.j2", "hostname site17-r1\n")
+    convention = rendered(nr.run(task=coopchain_render, path=templates), "site17-r1")
+    assert convention.template == "frr/site_router.j2"
+    pinned = nr.run(task=coopchain_render, template=convention.template, path=templates)
+    assert rendered(pinned, "site17-r1") == convention
 
 
 def test_kwargs_override_host_data() -> None:

@@ -11,8 +11,9 @@ Supported URLs: ``embedded://`` (an in-process py-evm chain, fresh per connect),
 * :mod:`~nornir_coopchain.chain.providers`: the providers behind a URL;
 * :mod:`~nornir_coopchain.chain.network`: what the node is (chain ID, PoA, free gas);
 * :mod:`~nornir_coopchain.chain.fees`: fee fields and their shared cache;
-* :mod:`~nornir_coopchain.chain.sending` and :mod:`~nornir_coopchain.chain.nonce`: filling,
-  signing and sending with managed nonces;
+* :mod:`~nornir_coopchain.chain.sending`: the :class:`~nornir_coopchain.chain.sending.Sender`
+  that owns nonces (:mod:`~nornir_coopchain.chain.nonce`), fees and in-flight transactions,
+  and fills, signs and sends;
 * :mod:`~nornir_coopchain.chain.inflight` and :mod:`~nornir_coopchain.chain.rebroadcast`:
   sent transactions kept until mined, and sent again when the node lost them;
 * :mod:`~nornir_coopchain.chain.receipts`: waiting for receipts, replaying reverts.
@@ -20,23 +21,18 @@ Supported URLs: ``embedded://`` (an in-process py-evm chain, fresh per connect),
 
 from __future__ import annotations
 
-import threading
-from contextlib import AbstractContextManager, nullcontext
-from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from nornir_coopchain.chain import rebroadcast, receipts, sending
-from nornir_coopchain.chain.fees import DEFAULT_TIP, FEE_TTL, FeeCache, read_fees
-from nornir_coopchain.chain.inflight import InFlight
+from nornir_coopchain.chain import rebroadcast, receipts
+from nornir_coopchain.chain.fees import DEFAULT_TIP, FEE_TTL
 from nornir_coopchain.chain.network import detect_network, is_poa_block, trim_middleware
-from nornir_coopchain.chain.nonce import NonceManager
 from nornir_coopchain.chain.providers import EmbeddedProvider, SyncWebSocketProvider, make_provider
 from nornir_coopchain.chain.rebroadcast import REBROADCAST_AFTER
 from nornir_coopchain.chain.rpc_errors import node_errors, revert_data, rpc_message
-from nornir_coopchain.chain.sending import GAS_MARGIN, GAS_MULTIPLIER
+from nornir_coopchain.chain.sending import GAS_MARGIN, GAS_MULTIPLIER, Sender
 from nornir_coopchain.exceptions import ConfigError, TransactionError
 
 if TYPE_CHECKING:
@@ -50,6 +46,8 @@ if TYPE_CHECKING:
     from web3.types import BlockIdentifier, LogReceipt, TxParams, TxReceipt
 
     from nornir_coopchain.chain.artifacts import ContractArtifact
+    from nornir_coopchain.chain.inflight import InFlight
+    from nornir_coopchain.chain.nonce import NonceManager
 
 # Names defined here before the client was split into modules stay importable from here.
 __all__ = [
@@ -77,8 +75,10 @@ class ChainClient:
         is_poa: extraData longer than 32 bytes (web3's PoA middleware is injected).
         free_gas: zero gas price or zero base fee (a Besu-style consortium network).
         legacy_transactions: no base fee, or free gas: ``gasPrice`` transactions are sent.
-        nonces: the :class:`NonceManager` shared by every sender.
-        inflight: the sent transactions kept until mined (not on the embedded chain).
+        sender: the :class:`~nornir_coopchain.chain.sending.Sender` that sends for every
+            thread (its nonces, fees and in-flight transactions).
+        nonces: the sender's :class:`NonceManager`.
+        inflight: the sender's transactions kept until mined (not on the embedded chain).
         rebroadcast_after: seconds without a receipt before :meth:`wait_for_receipt` looks
             for a lost transaction to send again.
     """
@@ -100,20 +100,30 @@ class ChainClient:
         self.receipt_timeout = receipt_timeout
         self.poll_interval = poll_interval
         self.rebroadcast_after = rebroadcast_after
-        self.nonces = NonceManager(self._pending_count)
-        self.inflight = InFlight()
-        # eth-tester rejects a nonce ahead of the account's (no queue for future nonces):
-        # there, nonce allocation and sending happen in order under one lock.
-        self._send_order: AbstractContextManager[Any] = (
-            threading.Lock() if self.kind == "embedded" else nullcontext()
-        )
         trim_middleware(w3)
         network = detect_network(w3, url, embedded=self.kind == "embedded")
         self.chain_id: int = network.chain_id
         self.is_poa: bool = network.is_poa
         self.free_gas: bool = network.free_gas
         self.legacy_transactions: bool = network.legacy_transactions
-        self._fees = FeeCache(partial(read_fees, w3, url, legacy=self.legacy_transactions))
+        self.sender = Sender(
+            w3,
+            url,
+            self.chain_id,
+            embedded=self.kind == "embedded",
+            free_gas=self.free_gas,
+            legacy=self.legacy_transactions,
+        )
+
+    @property
+    def nonces(self) -> NonceManager:
+        """The sender's nonce manager."""
+        return self.sender.nonces
+
+    @property
+    def inflight(self) -> InFlight:
+        """The sender's transactions kept until mined."""
+        return self.sender.inflight
 
     @classmethod
     def connect(
@@ -164,10 +174,6 @@ class ChainClient:
 
     # ------------------------------------------------------------------ reading the chain
 
-    def _pending_count(self, address: ChecksumAddress) -> int:
-        with node_errors(self.url, "read the nonce"):
-            return self.w3.eth.get_transaction_count(address, "pending")
-
     def now(self) -> int:
         """The latest block's timestamp (chain time, seconds)."""
         with node_errors(self.url, "read the latest block"):
@@ -198,9 +204,7 @@ class ChainClient:
         Raises:
             ChainConnectionError: the node could not be asked.
         """
-        if self.free_gas:
-            return {"gasPrice": 0}
-        return self._fees.fields()
+        return self.sender.fee_fields()
 
     def call(
         self, fn: ContractFunction, *, block: BlockIdentifier = "latest", sender: str | None = None
@@ -255,7 +259,7 @@ class ChainClient:
         Raises:
             TransactionReverted: the call reverts (a ContractError subclass when known).
         """
-        return sending.estimate_gas(self, tx)
+        return self.sender.estimate_gas(tx)
 
     def send_transaction(self, account: LocalAccount, tx: Mapping[str, Any]) -> HexBytes:
         """Fill, sign locally and send a transaction.
@@ -279,7 +283,7 @@ class ChainClient:
             TransactionError: the node rejected the transaction.
             ChainConnectionError: the node could not be reached.
         """
-        return sending.send_transaction(self, account, tx)
+        return self.sender.send(account, tx)
 
     def transact(
         self,
@@ -367,7 +371,14 @@ class ChainClient:
             TransactionError: its nonce was mined with another transaction.
             ChainConnectionError: the node could not be reached.
         """
-        return receipts.wait_for_receipt(self, tx_hash, timeout=timeout)
+        return receipts.wait_for_receipt(
+            self.sender,
+            tx_hash,
+            timeout=self.receipt_timeout if timeout is None else timeout,
+            confirmations=self.confirmations,
+            poll_interval=self.poll_interval,
+            rebroadcast_after=self.rebroadcast_after,
+        )
 
     def rebroadcast_lost(self, address: ChecksumAddress) -> int:
         """Send again the kept transactions of ``address`` that the node lost.
@@ -381,7 +392,7 @@ class ChainClient:
         Raises:
             ChainConnectionError: the node could not be reached.
         """
-        return rebroadcast.rebroadcast_lost(self, address)[1]
+        return rebroadcast.rebroadcast_lost(self.sender, address)[1]
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -11,7 +11,6 @@ bitmaps; times in ISO 8601 UTC, never as unix seconds; durations as ``4h``; memb
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
@@ -23,6 +22,7 @@ from nornir_coopchain.chain.artifacts import load_artifact
 from nornir_coopchain.exceptions import ConfigError, ContractError, TransactionReverted
 from nornir_coopchain.model.content import resource_set_name
 from nornir_coopchain.model.rules import ProposalState
+from nornir_coopchain.model.times import iso
 
 __all__ = [
     "CONTRACT_ERRORS",
@@ -56,11 +56,6 @@ __all__ = [
     "WindowTooFarAhead",
     "decode_revert",
 ]
-
-
-def iso_time(timestamp: int) -> str:
-    """A unix time as ISO 8601 UTC (``2026-12-05T06:00:00+00:00``)."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
 
 
 def _duration(total: int) -> str:
@@ -151,7 +146,7 @@ class VotingClosed(_Sentence):
     error_name = "CoopChainVotingClosed"
 
     def describe(self) -> str:
-        return f"voting on proposal {self['proposalId']} closed at {iso_time(self['voteEnd'])}"
+        return f"voting on proposal {self['proposalId']} closed at {iso(self['voteEnd'])}"
 
 
 class InvalidSignature(_Sentence):
@@ -204,7 +199,7 @@ class InvalidWindow(_Sentence):
 
     def describe(self) -> str:
         return (
-            f"the change window {iso_time(self['windowStart'])} to {iso_time(self['windowEnd'])} "
+            f"the change window {iso(self['windowStart'])} to {iso(self['windowEnd'])} "
             f"is empty, already over, longer than the {_duration(self['maxWindow'])} the "
             "resource set allows, or (for an emergency) not open yet"
         )
@@ -217,8 +212,8 @@ class InvalidTimestamp(_Sentence):
 
     def describe(self) -> str:
         return (
-            f"the request was created at {iso_time(self['createdAt'])}, after the chain's time "
-            f"{iso_time(self['blockTimestamp'])}"
+            f"the request was created at {iso(self['createdAt'])}, after the chain's time "
+            f"{iso(self['blockTimestamp'])}"
         )
 
 
@@ -298,9 +293,9 @@ class OutsideWindow(_Sentence):
 
     def describe(self) -> str:
         return (
-            f"the chain's time {iso_time(self['blockTimestamp'])} is outside proposal "
-            f"{self['proposalId']}'s window, {iso_time(self['windowStart'])} to "
-            f"{iso_time(self['recordDeadline'])}"
+            f"the chain's time {iso(self['blockTimestamp'])} is outside proposal "
+            f"{self['proposalId']}'s window, {iso(self['windowStart'])} to "
+            f"{iso(self['recordDeadline'])}"
         )
 
 
@@ -399,8 +394,8 @@ class WindowTooFarAhead(_Sentence):
 
     def describe(self) -> str:
         return (
-            f"the change window opens at {iso_time(self['windowStart'])}, later than the "
-            f"resource set allows (at the latest {iso_time(self['latestStart'])})"
+            f"the change window opens at {iso(self['windowStart'])}, later than the "
+            f"resource set allows (at the latest {iso(self['latestStart'])})"
         )
 
 

@@ -3,7 +3,7 @@
 A node may lose a transaction it accepted (a restart, a pool eviction, anvil's
 ``anvil_dropTransaction``); every later nonce of the account then waits behind the gap for
 ever. :class:`InFlight` keeps the raw bytes of each transaction a
-:class:`~nornir_coopchain.chain.client.ChainClient` sent, per account and nonce, so
+:class:`~nornir_coopchain.chain.sending.Sender` sent, per account and nonce, so
 :mod:`~nornir_coopchain.chain.rebroadcast` can send the very same transaction again.
 
 An entry goes when its receipt is read, when the account's mined nonce passes it

@@ -72,7 +72,7 @@ def trim_middleware(w3: Web3) -> None:
     ``eth_createAccessList`` and ``eth_sendTransaction``, to check a ``chainId`` field this
     package never puts into those requests. What it protected is kept elsewhere: the chain ID
     of every transaction we sign is checked against the node's before signing
-    (:func:`~nornir_coopchain.chain.sending.send_transaction`), and PoA ``extraData`` is
+    (:meth:`~nornir_coopchain.chain.sending.Sender.send`), and PoA ``extraData`` is
     detected at connect (:func:`detect_network`) instead of failing a block read. It never
     looked at ``eth_sendRawTransaction``.
     """

@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from hexbytes import HexBytes
     from web3.types import TxReceipt
 
-    from nornir_coopchain.chain.client import ChainClient
     from nornir_coopchain.chain.inflight import KeptTransaction
+    from nornir_coopchain.chain.sending import Sender
 
 __all__ = [
     "MAX_PER_ROUND",
@@ -70,14 +70,14 @@ class _Answer(enum.Enum):
     REFUSED = "refused"
 
 
-def _send_again(client: ChainClient, kept: KeptTransaction) -> _Answer:
+def _send_again(sender: Sender, kept: KeptTransaction) -> _Answer:
     hex_hash = kept.tx_hash.to_0x_hex()
     try:
-        client.w3.eth.send_raw_transaction(kept.raw)
+        sender.w3.eth.send_raw_transaction(kept.raw)
     except TRANSPORT_ERRORS as exc:
         raise ChainConnectionError(
-            f"cannot reach node at {redact_url(client.url)}: re-broadcast {hex_hash}: "
-            f"{transport_detail(exc, client.url)}"
+            f"cannot reach node at {redact_url(sender.url)}: re-broadcast {hex_hash}: "
+            f"{transport_detail(exc, sender.url)}"
         ) from exc
     except Web3Exception as exc:
         message = rpc_message(exc)
@@ -107,30 +107,30 @@ def _send_again(client: ChainClient, kept: KeptTransaction) -> _Answer:
     return _Answer.ACCEPTED
 
 
-def _count(client: ChainClient, sender: ChecksumAddress, block: str) -> int:
-    with node_errors(client.url, f"read the {block} nonce"):
-        return int(client.w3.eth.get_transaction_count(sender, block))  # type: ignore[arg-type]
+def _count(sender: Sender, account: ChecksumAddress, block: str) -> int:
+    with node_errors(sender.url, f"read the {block} nonce"):
+        return int(sender.w3.eth.get_transaction_count(account, block))  # type: ignore[arg-type]
 
 
-def _unfillable(client: ChainClient, sender: ChecksumAddress, nonce: int) -> None:
-    highest = client.inflight.highest(sender)
+def _unfillable(sender: Sender, account: ChecksumAddress, nonce: int) -> None:
+    highest = sender.inflight.highest(account)
     if highest is not None and highest > nonce:
         logger.warning(
             "nonce gap at %d of %s: transactions up to nonce %d wait behind it, and this "
             "client kept none with nonce %d (still being sent, refused, or sent elsewhere)",
             nonce,
-            sender,
+            account,
             highest,
             nonce,
         )
 
 
-def rebroadcast_lost(client: ChainClient, sender: ChecksumAddress) -> tuple[int, int]:
-    """Send again the kept transactions of ``sender`` that the node lost.
+def rebroadcast_lost(sender: Sender, account: ChecksumAddress) -> tuple[int, int]:
+    """Send again the kept transactions of ``account`` that the node lost.
 
     Arguments:
-        client: the client that sent them.
-        sender: the account.
+        sender: the sender that sent them.
+        account: the account.
 
     Returns:
         ``(mined, sent)``: the account's mined transaction count, and how many transactions
@@ -139,22 +139,22 @@ def rebroadcast_lost(client: ChainClient, sender: ChecksumAddress) -> tuple[int,
     Raises:
         ChainConnectionError: the node could not be reached.
     """
-    mined = _count(client, sender, "latest")
-    client.inflight.prune(sender, mined)
+    mined = _count(sender, account, "latest")
+    sender.inflight.prune(account, mined)
     sent = 0
     for _ in range(_PASSES):
-        if client.inflight.count(sender) == 0 or sent >= MAX_PER_ROUND:
+        if sender.inflight.count(account) == 0 or sent >= MAX_PER_ROUND:
             break
-        nonce = max(mined, _count(client, sender, "pending"))
+        nonce = max(mined, _count(sender, account, "pending"))
         before = sent
         while sent < MAX_PER_ROUND:
-            kept = client.inflight.at(sender, nonce)
+            kept = sender.inflight.at(account, nonce)
             if kept is None:
-                _unfillable(client, sender, nonce)
+                _unfillable(sender, account, nonce)
                 break
             if kept.rebroadcasts >= MAX_REBROADCASTS:
                 break
-            if _send_again(client, kept) is not _Answer.ACCEPTED:
+            if _send_again(sender, kept) is not _Answer.ACCEPTED:
                 break
             sent += 1
             nonce += 1
@@ -163,12 +163,13 @@ def rebroadcast_lost(client: ChainClient, sender: ChecksumAddress) -> tuple[int,
     return mined, sent
 
 
-def check_stalled(client: ChainClient, tx_hash: HexBytes) -> TxReceipt | None:
+def check_stalled(sender: Sender, tx_hash: HexBytes, interval: float) -> TxReceipt | None:
     """Look after a transaction still without a receipt: re-broadcast what the node lost.
 
     Arguments:
-        client: the client that sent it (only its kept transactions are looked after).
+        sender: the sender that sent it (only its kept transactions are looked after).
         tx_hash: the transaction waited for.
+        interval: the waits' ``rebroadcast_after``: one round per account per half of it.
 
     Returns:
         Its receipt, if it turned out to be mined; otherwise ``None`` (keep waiting).
@@ -177,21 +178,21 @@ def check_stalled(client: ChainClient, tx_hash: HexBytes) -> TxReceipt | None:
         TransactionError: its nonce was mined with another transaction (it never will be).
         ChainConnectionError: the node could not be reached.
     """
-    kept = client.inflight.get(tx_hash)
+    kept = sender.inflight.get(tx_hash)
     if kept is None:
         return None
-    if client.inflight.claim_recovery(kept.sender, client.rebroadcast_after / 2):
-        mined, _ = rebroadcast_lost(client, kept.sender)
+    if sender.inflight.claim_recovery(kept.sender, interval / 2):
+        mined, _ = rebroadcast_lost(sender, kept.sender)
     else:
-        mined = _count(client, kept.sender, "latest")
+        mined = _count(sender, kept.sender, "latest")
     if kept.nonce >= mined:
         return None
-    with node_errors(client.url, "read a receipt"):
+    with node_errors(sender.url, "read a receipt"):
         try:
-            return client.w3.eth.get_transaction_receipt(tx_hash)
+            return sender.w3.eth.get_transaction_receipt(tx_hash)
         except TransactionNotFound:
             pass
-    client.inflight.forget(tx_hash)
+    sender.inflight.forget(tx_hash)
     raise TransactionError(
         f"transaction will never be mined: nonce {kept.nonce} of {kept.sender} was used "
         "by another transaction",

@@ -27,71 +27,77 @@ from nornir_coopchain.exceptions import TransactionError, TransactionReverted, T
 if TYPE_CHECKING:
     from web3.types import TxParams, TxReceipt
 
-    from nornir_coopchain.chain.client import ChainClient
+    from nornir_coopchain.chain.sending import Sender
 
 __all__ = ["replay_revert", "wait_for_receipt"]
 
 
-def _confirmed(client: ChainClient, receipt: TxReceipt) -> bool:
+def _confirmed(sender: Sender, receipt: TxReceipt, confirmations: int) -> bool:
     return (
-        client.confirmations == 0
-        or client.w3.eth.block_number - receipt["blockNumber"] >= client.confirmations
+        confirmations == 0 or sender.w3.eth.block_number - receipt["blockNumber"] >= confirmations
     )
 
 
 def wait_for_receipt(
-    client: ChainClient, tx_hash: HexBytes | bytes | str, *, timeout: float | None = None
+    sender: Sender,
+    tx_hash: HexBytes | bytes | str,
+    *,
+    timeout: float,
+    confirmations: int,
+    poll_interval: float,
+    rebroadcast_after: float,
 ) -> TxReceipt:
     """Poll for a receipt, wait for confirmations, and raise the revert if status is 0.
 
     See :meth:`ChainClient.wait_for_receipt
-    <nornir_coopchain.chain.client.ChainClient.wait_for_receipt>`.
+    <nornir_coopchain.chain.sender.ChainClient.wait_for_receipt>`, whose settings the
+    keyword arguments are.
     """
     tx_hash = HexBytes(tx_hash)
-    limit = client.receipt_timeout if timeout is None else timeout
+    limit = timeout
     started = time.monotonic()
-    deadline, next_check, checked = started + limit, started + client.rebroadcast_after, False
+    deadline, next_check, checked = started + limit, started + rebroadcast_after, False
     receipt: TxReceipt | None = None
     while True:
-        with node_errors(client.url, "read a receipt"):
+        with node_errors(sender.url, "read a receipt"):
             if receipt is None:
                 try:
-                    receipt = client.w3.eth.get_transaction_receipt(tx_hash)
+                    receipt = sender.w3.eth.get_transaction_receipt(tx_hash)
                 except TransactionNotFound:
                     receipt = None
-            if receipt is not None and _confirmed(client, receipt):
+            if receipt is not None and _confirmed(sender, receipt, confirmations):
                 break
         now = time.monotonic()
         if receipt is None and (now >= next_check or (now >= deadline and not checked)):
-            checked, next_check = True, now + client.rebroadcast_after
-            receipt = check_stalled(client, tx_hash)
+            checked, next_check = True, now + rebroadcast_after
+            receipt = check_stalled(sender, tx_hash, rebroadcast_after)
             continue  # poll again at once: what was re-broadcast may be mined already
         if now >= deadline:
-            raise _timeout(client, tx_hash, limit, mined=receipt is not None)
-        time.sleep(client.poll_interval)
-    client.inflight.forget(tx_hash)
+            raise _timeout(sender, tx_hash, limit, confirmations, mined=receipt is not None)
+        time.sleep(poll_interval)
+    sender.inflight.forget(tx_hash)
     if receipt["status"] == 0:
-        raise replay_revert(client, tx_hash, receipt)
+        raise replay_revert(sender, tx_hash, receipt)
     return receipt
 
 
 def _timeout(
-    client: ChainClient, tx_hash: HexBytes, limit: float, *, mined: bool
+    sender: Sender, tx_hash: HexBytes, limit: float, confirmations: int, *, mined: bool
 ) -> TransactionTimeout:
     hex_hash = tx_hash.to_0x_hex()
-    state = f"fewer than {client.confirmations} confirmations" if mined else "not mined"
-    kept = client.inflight.get(tx_hash)
+    state = f"fewer than {confirmations} confirmations" if mined else "not mined"
+    kept = sender.inflight.get(tx_hash)
     again = f", re-broadcast {kept.rebroadcasts} times" if kept and kept.rebroadcasts else ""
     return TransactionTimeout(
         f"transaction {hex_hash} {state} after {limit:g} s{again}", tx_hash=hex_hash
     )
 
 
-def replay_revert(client: ChainClient, tx_hash: HexBytes, receipt: TxReceipt) -> TransactionError:
+def replay_revert(sender: Sender, tx_hash: HexBytes, receipt: TxReceipt) -> TransactionError:
     """Why a mined transaction reverted: replay it with ``eth_call`` on its block.
 
     Arguments:
-        client: the connected client.
+        sender: the sender whose node to ask.
         tx_hash: the reverted transaction.
         receipt: its receipt (status 0).
 
@@ -103,8 +109,8 @@ def replay_revert(client: ChainClient, tx_hash: HexBytes, receipt: TxReceipt) ->
         ChainConnectionError: the node could not be reached.
     """
     hex_hash = tx_hash.to_0x_hex()
-    with node_errors(client.url, "read a reverted transaction"):
-        tx = client.w3.eth.get_transaction(tx_hash)
+    with node_errors(sender.url, "read a reverted transaction"):
+        tx = sender.w3.eth.get_transaction(tx_hash)
         call = {
             "from": tx["from"],
             "to": tx.get("to"),
@@ -113,8 +119,8 @@ def replay_revert(client: ChainClient, tx_hash: HexBytes, receipt: TxReceipt) ->
             "gas": tx["gas"],
         }
     try:
-        with node_errors(client.url, "replay a reverted transaction", tx_hash=hex_hash):
-            client.w3.eth.call(cast("TxParams", call), receipt["blockNumber"])
+        with node_errors(sender.url, "replay a reverted transaction", tx_hash=hex_hash):
+            sender.w3.eth.call(cast("TxParams", call), receipt["blockNumber"])
     except TransactionReverted as exc:
         return exc
     if receipt["gasUsed"] >= tx["gas"]:

@@ -11,11 +11,9 @@ and shows its traceback. With ``--json`` an error is also the one JSON object on
 from __future__ import annotations
 
 import json
-import logging
 import signal
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -34,6 +32,8 @@ from rich.progress import (
 )
 
 from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ContractError, CoopchainError
+from nornir_coopchain.gate.approved import check_proposal
+from nornir_coopchain.model.times import iso
 
 if TYPE_CHECKING:
     from nornir.core import Nornir
@@ -58,12 +58,14 @@ __all__ = [
     "KeystoreOption",
     "PasswordOption",
     "ProposalArgument",
+    "TemplateOption",
     "TemplatesOption",
     "check_proposal",
     "emit",
     "err",
     "host_progress",
     "inventory_extras",
+    "iso",
     "out",
     "outcome",
     "reader",
@@ -74,17 +76,12 @@ __all__ = [
     "spinner",
     "tally",
     "tally_text",
-    "utc",
 ]
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_CHAIN = 4
-
-# Nornir logs every failed task with its traceback; the CLI reports failures itself.
-logging.getLogger("nornir").addHandler(logging.NullHandler())
-logging.getLogger("nornir").propagate = False
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -93,9 +90,24 @@ JsonOption = Annotated[
     bool, typer.Option("--json", help="Print exactly one JSON object on stdout (no prompts).")
 ]
 InventoryOption = Annotated[
-    Path, typer.Option("--inventory", help="Inventory directory (defaults.yaml holds settings).")
+    Path,
+    typer.Option(
+        "--inventory",
+        "--config",
+        "-c",
+        help="Inventory directory (hosts.yaml, groups.yaml, defaults.yaml), or a Nornir config "
+        "file (any inventory plugin; Nornir's own logging settings).",
+    ),
 ]
 TemplatesOption = Annotated[Path, typer.Option("--templates", help="Templates directory.")]
+TemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        help="Template path under --templates, else under its <platform>/ folder (default: "
+        "each host's `template` data); the proposal pins it for show --rerender and apply.",
+    ),
+]
 ChainOption = Annotated[
     str | None, typer.Option("--chain", help="Chain URL (http(s)://… or ws(s)://…).")
 ]
@@ -275,8 +287,18 @@ def resolve_settings(
 
     if keystore is not None and dev_account is not None:
         raise ConfigError("give either --keystore or --dev-account, not both", field="--keystore")
-    extras, source = inventory_extras(inventory)
-    settings = CoopchainSettings.from_extras(extras, source=f"{source}: coopchain extras")
+    if inventory.is_file():  # a Nornir config file: the settings its hosts share
+        from nornir_coopchain.cli._inventory import load_nornir
+        from nornir_coopchain.plugins.connections.coopchain import coopchain_settings
+
+        source = f"{inventory}: the hosts' coopchain extras"
+        settings = coopchain_settings(load_nornir(inventory), source=source)
+    else:
+        from nornir_coopchain.cli._inventory import check_inventory_folder
+
+        extras, source = inventory_extras(inventory)
+        check_inventory_folder(inventory)  # bad input first, before the chain is asked
+        settings = CoopchainSettings.from_extras(extras, source=f"{source}: coopchain extras")
     given: dict[str, Any] = {
         key: value
         for key, value in (
@@ -336,39 +358,29 @@ def site(
     """A Nornir over the inventory whose coopchain connection uses ``settings``.
 
     Arguments:
-        inventory: the directory of hosts.yaml, groups.yaml and defaults.yaml.
+        inventory: the directory of hosts.yaml, groups.yaml and defaults.yaml, or a Nornir
+            config file (:func:`~nornir_coopchain.cli._inventory.load_nornir`).
         settings: the resolved coopchain settings.
         hosts: only these hosts (all when empty).
 
     Raises:
-        ConfigError: an inventory file is missing, or a host is not in the inventory.
+        ConfigError: an inventory file is missing or malformed (naming file and line), or a
+            host is not in the inventory.
     """
-    from nornir import InitNornir
     from nornir.core.inventory import ConnectionOptions
 
+    from nornir_coopchain.cli._inventory import load_nornir
     from nornir_coopchain.settings import CONNECTION_NAME
 
-    files = {name: inventory / f"{name}.yaml" for name in ("hosts", "groups", "defaults")}
-    missing = [str(path) for path in files.values() if not path.is_file()]
-    if missing:
-        raise ConfigError("inventory file not found (pass --inventory)", source=", ".join(missing))
-    nr = InitNornir(
-        runner={"plugin": "threaded", "options": {"num_workers": 10}},
-        inventory={
-            "plugin": "SimpleInventory",
-            "options": {
-                "host_file": str(files["hosts"]),
-                "group_file": str(files["groups"]),
-                "defaults_file": str(files["defaults"]),
-            },
-        },
-        logging={"enabled": False},
-    )
+    nr = load_nornir(inventory)
     options = ConnectionOptions(extras=settings.model_dump(mode="json"))
     nr.inventory.defaults.connection_options[CONNECTION_NAME] = options
+    inventory_elements = [*nr.inventory.groups.values(), *nr.inventory.hosts.values()]
+    for element in inventory_elements:  # the resolved settings, not a group's or host's own
+        element.connection_options.pop(CONNECTION_NAME, None)
     unknown = sorted(set(hosts) - set(nr.inventory.hosts))
     if unknown:
-        raise ConfigError(f"not in the inventory: {', '.join(unknown)}", source=str(files["hosts"]))
+        raise ConfigError(f"not in the inventory: {', '.join(unknown)}", source=str(inventory))
     if hosts:
         nr = nr.filter(filter_func=lambda host: host.name in hosts)
     try:
@@ -377,30 +389,9 @@ def site(
         nr.close_connections(on_good=True, on_failed=True)
 
 
-def check_proposal(coop: CoopChain, proposal_id: int) -> None:
-    """Refuse a proposal number the contract never issued (its view would be all zeros).
-
-    Raises:
-        ConfigError: naming the number and how many proposals exist.
-    """
-    count = coop.proposal_count()
-    if not 1 <= proposal_id <= count:
-        raise ConfigError(
-            f"no proposal {proposal_id} on contract {coop.address} (proposals: 1 to {count})",
-            field="proposal_id",
-        )
-
-
-def utc(timestamp: int) -> str:
-    """A unix time as ISO 8601 UTC."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
-
-
 def span(start: int, end: int) -> str:
-    """A window in UTC, compactly: ``2030-01-31 22:00 → 23:00 UTC``."""
-    first, last = (datetime.fromtimestamp(t, timezone.utc) for t in (start, end))
-    tail = "%H:%M" if first.date() == last.date() else "%Y-%m-%d %H:%M"
-    return f"{first:%Y-%m-%d %H:%M} → {last.strftime(tail)} UTC"
+    """A window in ISO 8601 UTC: ``2030-01-31T22:00:00+00:00 → 2030-01-31T23:00:00+00:00``."""
+    return f"{iso(start)} → {iso(end)}"
 
 
 def tally(info: ProposalInfo) -> dict[str, int]:

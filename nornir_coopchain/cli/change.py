@@ -22,10 +22,12 @@ from nornir_coopchain.cli._common import (
     KeystoreOption,
     PasswordOption,
     ProposalArgument,
+    TemplateOption,
     TemplatesOption,
     check_proposal,
     emit,
     host_progress,
+    iso,
     out,
     outcome,
     reader,
@@ -36,11 +38,12 @@ from nornir_coopchain.cli._common import (
     spinner,
     tally,
     tally_text,
-    utc,
 )
 from nornir_coopchain.exceptions import ConfigError
 
 if TYPE_CHECKING:
+    from nornir.core.task import Result, Task
+
     from nornir_coopchain.chain.contract import CoopChain
     from nornir_coopchain.chain.models import ProposalInfo
     from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
@@ -76,8 +79,8 @@ def _window_json(window_start: int, window_end: int) -> dict[str, Any]:
     return {
         "start": window_start,
         "end": window_end,
-        "start_utc": utc(window_start),
-        "end_utc": utc(window_end),
+        "start_utc": iso(window_start),
+        "end_utc": iso(window_end),
     }
 
 
@@ -122,6 +125,7 @@ def propose(
     ] = False,
     inventory: InventoryOption = Path("inventory"),
     templates: TemplatesOption = Path("templates"),
+    template: TemplateOption = None,
     chain: ChainOption = None,
     contract: ContractOption = None,
     keystore: KeystoreOption = None,
@@ -157,7 +161,7 @@ def propose(
             raise ConfigError("no resource set: pass --resource-set", field="resource_set")
         with signer(settings) as session, site(inventory, settings, names) as nr:
             with host_progress(nr, not as_json) as tracked:
-                prepared = prepare_change(tracked, templates=templates)
+                prepared = prepare_change(tracked, template=template, templates=templates)
             now = session.client.now()
             window = _window(start, duration, now)
             if emergency and window.start > now:
@@ -199,7 +203,7 @@ def propose(
                 "window": _window_json(content.window.start, content.window.end),
                 "devices": [_device_json(device) for device in content.devices],
                 "emergency": emergency,
-                **({"ratify_by": ratify_by, "ratify_by_utc": utc(ratify_by)} if emergency else {}),
+                **({"ratify_by": ratify_by, "ratify_by_utc": iso(ratify_by)} if emergency else {}),
             }
         )
         return
@@ -209,7 +213,7 @@ def propose(
         out.print(f"declared EMERGENCY [bold]#{pid}[/bold]{again}, tx {handle.tx_hash}")
         out.print(f"apply it now with: coopchain apply {pid}")
         out.print(
-            f"co-owners must ratify it by {utc(ratify_by)} (coopchain vote {pid} approve|reject);"
+            f"co-owners must ratify it by {iso(ratify_by)} (coopchain vote {pid} approve|reject);"
             " otherwise `coopchain status` shows it UNRATIFIED"
         )
         return
@@ -254,7 +258,7 @@ def _state_text(info: ProposalInfo) -> str:
     if ratification == "ratified":
         return f"{info.state.name} (emergency, ratified)"
     recorded = ", applied and recorded" if info.recorded else ""
-    deadline = utc(info.vote_end)
+    deadline = iso(info.vote_end)
     return f"{info.state.name} [yellow](emergency{recorded}; ratify by {deadline})[/yellow]"
 
 
@@ -292,7 +296,7 @@ def status(
                     "voted": _operators(coop, info.voted_mask),
                     "veto": _operators(coop, info.veto_mask),
                     "deadline": info.vote_end,
-                    "deadline_utc": utc(info.vote_end),
+                    "deadline_utc": iso(info.vote_end),
                     "devices": info.device_count,
                     "content_hash": info.content_hash,
                     "evidence_root": info.evidence_root,
@@ -333,11 +337,10 @@ def _rerender(
 ) -> dict[str, dict[str, Any]]:
     """Re-render each host of the proposal locally; does its hash match the approved one?"""
     from nornir_coopchain.gate.propose import describe, failed_hosts
-    from nornir_coopchain.plugins.tasks import coopchain_render
 
-    hosts = [device.host for device in content.devices]
-    with site(inventory, settings, hosts) as nr:
-        results = nr.run(task=coopchain_render, path=templates, on_failed=True)
+    pinned = {device.host: device.template for device in content.devices}
+    with site(inventory, settings, list(pinned)) as nr:
+        results = nr.run(task=_render_pinned, pinned=pinned, path=templates, on_failed=True)
     failed = failed_hosts(results)
     checks: dict[str, dict[str, Any]] = {}
     for device in content.devices:
@@ -350,6 +353,16 @@ def _rerender(
             "candidate_hash": rendered.config_hash,
         }
     return checks
+
+
+def _render_pinned(task: Task, pinned: dict[str, str | None], path: Path) -> Result:
+    """Render the host's template as the proposal pinned it (the host's own if it pinned none)."""
+    from nornir.core.task import Result
+
+    from nornir_coopchain.plugins.tasks import coopchain_render
+
+    rendered = task.run(coopchain_render, template=pinned[task.host.name], path=path).result
+    return Result(host=task.host, result=rendered)
 
 
 @app.command()

@@ -8,6 +8,10 @@ Break-glass: ``run_emergency_change`` declares an emergency change
 (:func:`declare_emergency_change`, emergency role only) and applies and records it at once,
 without waiting for the vote; the co-owners ratify it by the normal rule by its voting
 deadline, or it shows as unratified (an alarm; nothing is reverted).
+
+Both return a :class:`~nornir_coopchain.gate.results.ChangeResult`, a Nornir
+``AggregatedResult`` that ``print_result`` shows (its ``report`` attribute holds the typed
+report). :func:`dry_run_change` (or ``dry_run=True``) does the whole flow without sending.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from pathlib import Path
 from nornir.core import Nornir
 from pydantic import BaseModel, ConfigDict
 
-from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.gate.apply import ChangeOutcome, DeviceOutcome, apply_change
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.gate.audit import AuditReport, DeviceAudit, audit_change, audit_proof
+from nornir_coopchain.gate.dryrun import DryRunReport, dry_run_change, session_resource_set
 from nornir_coopchain.gate.propose import (
     MAX_CONTENT_BYTES,
     PreparedChange,
@@ -31,17 +35,22 @@ from nornir_coopchain.gate.propose import (
     prepare_change,
     propose_change,
 )
+from nornir_coopchain.gate.results import ChangeResult, change_result
 from nornir_coopchain.gate.verdict import VerdictTimeout, wait_for_verdict
 from nornir_coopchain.model.content import ChangeWindow, ProposalContent
 from nornir_coopchain.model.rules import ProposalState
+from nornir_coopchain.model.times import iso
+from nornir_coopchain.plugins.connections.coopchain import coopchain_session
 from nornir_coopchain.session import CoopchainSession
 
 __all__ = [
     "ApprovedChange",
     "AuditReport",
     "ChangeOutcome",
+    "ChangeResult",
     "DeviceAudit",
     "DeviceOutcome",
+    "DryRunReport",
     "EmergencyChangeReport",
     "GatedChangeReport",
     "PreparedChange",
@@ -52,6 +61,7 @@ __all__ = [
     "audit_proof",
     "build_content",
     "declare_emergency_change",
+    "dry_run_change",
     "fetch_change",
     "prepare_change",
     "propose_change",
@@ -74,7 +84,7 @@ class GatedChangeReport(BaseModel):
 
 def run_gated_change(
     nr: Nornir,
-    session: CoopchainSession,
+    session: CoopchainSession | None = None,
     *,
     title: str,
     window: ChangeWindow,
@@ -88,10 +98,20 @@ def run_gated_change(
     poll_interval: float = 2.0,
     progress: Callable[[str], None] | None = None,
     max_content_bytes: int = MAX_CONTENT_BYTES,
-) -> GatedChangeReport:
+    dry_run: bool | None = None,
+) -> ChangeResult:
     """Render, dry-run, propose, wait for the verdict and, only if approved, apply and record.
 
+    ``session`` defaults to the hosts' (:func:`coopchain_session`); ``window`` takes unix
+    seconds, aware datetimes or ISO 8601 strings with a zone (:class:`ChangeWindow`);
     ``max_content_bytes`` caps the posted proposal content (see :func:`propose_change`).
+    ``dry_run`` (Nornir's ``dry_run`` setting by default) sends nothing: see
+    :func:`dry_run_change`.
+
+    Returns:
+        Per host: diff, approval, push, read-back and evidence
+        (:mod:`~nornir_coopchain.gate.results`); ``failed`` when the verdict is not Approved
+        or a device failed; ``report`` a :class:`GatedChangeReport`.
 
     Raises:
         ConfigError: bad input (no resource set, a host that cannot render or diff).
@@ -99,6 +119,20 @@ def run_gated_change(
         ChangeRefused: the approved change may not be applied (e.g. its window closed).
         VerdictTimeout: the vote was still open after ``verdict_timeout`` seconds.
     """
+    session = session or coopchain_session(nr)
+    if nr.data.dry_run if dry_run is None else dry_run:
+        return dry_run_change(
+            nr,
+            session,
+            title=title,
+            window=window,
+            description=description,
+            resource_set=resource_set,
+            template=template,
+            templates=templates,
+            replace=replace,
+            max_content_bytes=max_content_bytes,
+        )
     say = progress or (lambda _line: None)
     prepared, content = _plan(
         nr, session, title, window, description, resource_set, template, templates, replace
@@ -129,12 +163,13 @@ def run_gated_change(
             f"proposal {handle.proposal_id}: {outcome.devices_ok} verified, "
             f"{outcome.devices_failed} failed, recorded {outcome.state.name}"
         )
-    return GatedChangeReport(
+    report = GatedChangeReport(
         proposal_id=handle.proposal_id,
         verdict=verdict,
         devices=content.device_count,
         outcome=outcome,
     )
+    return _result(nr, session, report, handle, outcome)
 
 
 class EmergencyChangeReport(BaseModel):
@@ -151,7 +186,7 @@ class EmergencyChangeReport(BaseModel):
 
 def run_emergency_change(
     nr: Nornir,
-    session: CoopchainSession,
+    session: CoopchainSession | None = None,
     *,
     title: str,
     window: ChangeWindow,
@@ -163,13 +198,16 @@ def run_emergency_change(
     revert_in: int | None = 300,
     progress: Callable[[str], None] | None = None,
     max_content_bytes: int = MAX_CONTENT_BYTES,
-) -> EmergencyChangeReport:
+) -> ChangeResult:
     """Render, dry-run, declare an emergency change, apply and record it at once.
 
     No waiting for the vote: the proposal is flagged emergency on chain when declared, and
     the co-owners ratify it afterwards by the resource set's normal rule by its voting
     deadline (``ratify_by``). Until then it stays Active; unratified, it stays on record as
     such (``coopchain status`` alarm) and nothing is reverted.
+
+    Returns:
+        As :func:`run_gated_change`; ``report`` an :class:`EmergencyChangeReport`.
 
     Raises:
         ConfigError: bad input (no resource set, a host that cannot render or diff).
@@ -179,6 +217,7 @@ def run_emergency_change(
         ProposalTooLarge: the change does not fit one proposal (``max_content_bytes``, as
             for :func:`propose_change`); nothing was sent.
     """
+    session = session or coopchain_session(nr)
     say = progress or (lambda _line: None)
     prepared, content = _plan(
         nr, session, title, window, description, resource_set, template, templates, replace
@@ -189,7 +228,7 @@ def run_emergency_change(
     ratify_by = session.coop.proposal(handle.proposal_id).vote_end
     say(
         f"proposal {handle.proposal_id}: EMERGENCY declared for {content.device_count} devices; "
-        f"to be ratified by {ratify_by}"
+        f"to be ratified by {iso(ratify_by)}"
     )
     outcome = apply_change(
         nr, session, handle.proposal_id, template=template, templates=templates, revert_in=revert_in
@@ -198,12 +237,26 @@ def run_emergency_change(
         f"proposal {handle.proposal_id}: {outcome.devices_ok} verified, "
         f"{outcome.devices_failed} failed, recorded before the vote ({outcome.state.name})"
     )
-    return EmergencyChangeReport(
+    report = EmergencyChangeReport(
         proposal_id=handle.proposal_id,
         ratify_by=ratify_by,
         devices=content.device_count,
         outcome=outcome,
     )
+    return _result(nr, session, report, handle, outcome)
+
+
+def _result(
+    nr: Nornir,
+    session: CoopchainSession,
+    report: BaseModel,
+    handle: ProposalHandle,
+    outcome: ChangeOutcome | None,
+) -> ChangeResult:
+    """The Nornir result of a proposed change, from its journal and the chain."""
+    info = session.coop.proposal(handle.proposal_id)
+    evidence = handle.journal.evidence() if outcome is not None else None
+    return change_result(nr, report, handle.journal.content(), info, outcome, evidence)
 
 
 def _plan(
@@ -221,7 +274,7 @@ def _plan(
     prepared = prepare_change(nr, template=template, templates=templates, replace=replace)
     content = build_content(
         prepared,
-        resource_set=resource_set or _resource_set(session),
+        resource_set=resource_set or session_resource_set(session),
         title=title,
         description=description,
         window=window,
@@ -229,9 +282,3 @@ def _plan(
         templates=templates,
     )
     return prepared, content
-
-
-def _resource_set(session: CoopchainSession) -> str:
-    if session.settings.resource_set is None:
-        raise ConfigError("no resource set: set resource_set in the coopchain settings")
-    return session.settings.resource_set

@@ -72,8 +72,9 @@ def _gated_host(
     """
     preflight = configs is None
     if configs is None:
+        pinned = template or change.entry(task.host.name).template  # the proposal's template
         rendered: RenderedConfig = task.run(
-            coopchain_render, template=template, path=templates
+            coopchain_render, template=pinned, path=templates
         ).result
         config = rendered.config
     else:

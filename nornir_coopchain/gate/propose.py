@@ -68,6 +68,9 @@ class PreparedChange(BaseModel):
     tenants: dict[str, tuple[str, ...]]
     """Each host's touched tenants: its ``coopchain.tenants_patterns`` matched on its diff."""
     inventory_hash: str
+    templates: dict[str, str] = {}
+    """Each host's rendered template, relative to the templates directory (pinned in the
+    content)."""
 
     @property
     def changed_hosts(self) -> tuple[str, ...]:
@@ -148,11 +151,12 @@ def prepare_change(
     if failed:
         detail = "; ".join(f"{host}: {describe(error)}" for host, error in sorted(failed.items()))
         raise ConfigError(f"cannot prepare the change on {len(failed)} host(s): {detail}")
-    devices, candidates, tenants, data = [], {}, {}, {}
+    devices, candidates, tenants, data, templates_used = [], {}, {}, {}, {}
     for host in sorted(results):
         rendered, prepared, touched = results[host][0].result
         devices.append(prepared)
         candidates[host] = rendered.config
+        templates_used[host] = rendered.template
         tenants[host] = touched
         data[host] = _host_data(nr, host)
     inventory_hash = to_hex32(keccak(json.dumps(data, sort_keys=True, default=str).encode()))
@@ -161,6 +165,7 @@ def prepare_change(
         candidates=candidates,
         tenants=tenants,
         inventory_hash=inventory_hash,
+        templates=templates_used,
     )
 
 
@@ -217,6 +222,7 @@ def build_content(
             diff_hash=device.diff_hash,
             tenants=prepared.tenants.get(device.host, ()),
             replace=device.replace,
+            template=prepared.templates.get(device.host),
         )
         for device in prepared.devices
         if device.diff or not only_changed

@@ -25,10 +25,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StringConstraints,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -36,6 +38,7 @@ from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.model.codec import MAX_CONTENT_JSON_BYTES, decode_content, encode_content
 from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
 from nornir_coopchain.model.merkle import MerkleTree, verify
+from nornir_coopchain.model.times import iso, to_unix
 
 __all__ = [
     "EVIDENCE_LEAF_TYPES",
@@ -260,6 +263,10 @@ class DeviceChange(BaseModel):
     """Operator IDs whose stanzas the change touches (sorted, unique)."""
     replace: StrictBool = False
     """True: the candidate replaces the whole config; False: it is merged."""
+    template: NonEmpty | None = None
+    """The template rendered for the host, relative to the templates directory (what
+    ``coopchain_render`` reports); a re-render or an apply uses it. Left out of the canonical
+    JSON when None, so contents without it keep their bytes."""
 
     @field_validator("tenants")
     @classmethod
@@ -267,6 +274,13 @@ class DeviceChange(BaseModel):
         if len(set(tenants)) != len(tenants):
             raise ValueError("duplicate tenants")
         return tuple(sorted(tenants))
+
+    @model_serializer(mode="wrap")
+    def _omit_no_template(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("template") is None:
+            data.pop("template", None)
+        return data
 
     @model_validator(mode="after")
     def _check_diff_hash(self) -> DeviceChange:
@@ -327,19 +341,27 @@ class DeviceChange(BaseModel):
 
 
 class ChangeWindow(BaseModel):
-    """When the change may be applied: ``start <= now <= end`` (unix seconds)."""
+    """When the change may be applied: ``start <= now <= end`` (unix seconds).
+
+    ``start`` and ``end`` also accept an aware ``datetime`` or an ISO 8601 string with a
+    zone (``"2030-01-31T22:00Z"``); they are kept as unix seconds. ``str()`` shows both in
+    ISO 8601 UTC.
+    """
 
     model_config = _MODEL_CONFIG
 
-    start: Uint48
+    start: Annotated[Uint48, BeforeValidator(to_unix)]
     """First second of the window (unix time; uint48 on chain)."""
-    end: Uint48
+    end: Annotated[Uint48, BeforeValidator(to_unix)]
     """Last second of the window (unix time; uint48 on chain); greater than ``start``."""
+
+    def __str__(self) -> str:
+        return f"{iso(self.start)} to {iso(self.end)}"
 
     @model_validator(mode="after")
     def _check_order(self) -> ChangeWindow:
         if self.start >= self.end:
-            raise ValueError(f"window start {self.start} is not before end {self.end}")
+            raise ValueError(f"window start {iso(self.start)} is not before end {iso(self.end)}")
         return self
 
 

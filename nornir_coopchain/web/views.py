@@ -26,14 +26,14 @@ from nornir_coopchain.chain.models import (
     VerificationRecorded,
     VoteCast,
 )
-from nornir_coopchain.cli._common import check_proposal, utc
 from nornir_coopchain.exceptions import ChangeRefused, ConfigError, CoopchainError
-from nornir_coopchain.gate.approved import fetch_change
+from nornir_coopchain.gate.approved import check_proposal, fetch_change
 from nornir_coopchain.gate.audit import DeviceAudit, audit_change
 from nornir_coopchain.journal import HostRecord, Journal
 from nornir_coopchain.model.content import EvidenceReport, ProposalContent
 from nornir_coopchain.model.diffs import touched_tenants
 from nornir_coopchain.model.rules import AggregationRule, ProposalState, ResourceSetPolicy
+from nornir_coopchain.model.times import iso
 
 __all__ = [
     "Dashboard",
@@ -63,7 +63,7 @@ class Window(_View):
     @classmethod
     def of(cls, start: int, end: int) -> Window:
         """The window from ``start`` to ``end``."""
-        return cls(start=start, end=end, start_iso=utc(start), end_iso=utc(end))
+        return cls(start=start, end=end, start_iso=iso(start), end_iso=iso(end))
 
 
 class Votes(_View):
@@ -384,7 +384,7 @@ class Dashboard:
                 participant_operator=row.proposer_operator,
                 content_hash=request.content_hash,
                 timestamp=request.created_at,
-                timestamp_iso=utc(request.created_at),
+                timestamp_iso=iso(request.created_at),
                 result=info.state.name,
                 signature=signature,
                 manifest_root=request.manifest_root,
@@ -485,7 +485,7 @@ class Dashboard:
         if isinstance(event, ProposalCreated):
             summary = f"proposed by {event.operator_id} ({event.device_count} devices)"
         elif isinstance(event, EmergencyDeclared):
-            summary = f"declared an EMERGENCY change; ratify by {utc(event.ratify_by)}"
+            summary = f"declared an EMERGENCY change; ratify by {iso(event.ratify_by)}"
         elif isinstance(event, VoteCast):
             units = "unit" if event.units == 1 else "units"
             summary = (
@@ -509,7 +509,7 @@ class Dashboard:
             block_number=event.block_number,
             log_index=event.log_index,
             tx_hash=event.tx_hash,
-            time_iso=utc(self._time(event.block_number)),
+            time_iso=iso(self._time(event.block_number)),
             summary=summary,
         )
 

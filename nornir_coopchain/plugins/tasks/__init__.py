@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from nornir_coopchain.plugins.tasks.coopchain_apply import coopchain_apply
+from nornir_coopchain.plugins.tasks.coopchain_prepare import coopchain_prepare
 from nornir_coopchain.plugins.tasks.coopchain_render import coopchain_render
+from nornir_coopchain.plugins.tasks.coopchain_verify import coopchain_verify
 
-__all__ = ["coopchain_render"]
+__all__ = ["coopchain_apply", "coopchain_prepare", "coopchain_render", "coopchain_verify"]

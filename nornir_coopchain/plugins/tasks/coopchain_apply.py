@@ -5,9 +5,9 @@ from __future__ import annotations
 from nornir.core.task import Result, Task
 
 from nornir_coopchain.exceptions import ChangeRefused, StaleBaseError
-from nornir_coopchain.gate.approved import ApprovedChange
 from nornir_coopchain.model.compliance import check_compliance
 from nornir_coopchain.model.content import hash_text
+from nornir_coopchain.plugins.approved import ApprovedChange
 from nornir_coopchain.plugins.results import AppliedDevice
 from nornir_coopchain.plugins.tasks._device import napalm_device, running_config
 from nornir_coopchain.settings import CONNECTION_NAME

@@ -20,7 +20,9 @@ __all__ = ["coopchain_render"]
 def coopchain_render(
     task: Task, template: str | None = None, path: str | Path = "templates", **kwargs: Any
 ) -> Result:
-    """Render ``<path>/<template platform>/<template>`` for the host with jinja2.
+    """Render the template ``<path>/<template>`` for the host with jinja2, as nornir_jinja2's
+    ``template_file`` does; by convention, a template that is not there is looked for in the
+    host's template platform folder, ``<path>/<template platform>/<template>``.
 
     The template platform is the host's ``template_platform`` (inherited from its groups or
     the defaults like any host data), else its ``platform``. The template sees ``host`` (the
@@ -30,38 +32,44 @@ def coopchain_render(
     loader is rooted at ``path``, so templates can ``{% import "common/..." %}``.
 
     Arguments:
-        template: the template's file name; defaults to the host's ``template`` data.
+        template: the template's path under ``path`` (or under its platform folder);
+            defaults to the host's ``template`` data.
         path: the templates directory.
         **kwargs: more variables for the template (they override host data).
 
     Returns:
         Result object with the following attributes set:
-          * result (``RenderedConfig``): the host, template platform, template (relative
-            to ``path``), the config and its ``hash_text``
+          * result (``RenderedConfig``): the host, template platform, template (the path
+            relative to ``path`` that was rendered: what a proposal pins), the config and
+            its ``hash_text``
           * changed (``bool``): always False (nothing is sent to the device)
 
     Raises:
-        ConfigError: when the host has no template platform or template, the template is
-            missing, or it uses an undefined variable; ``source`` is the template file,
+        ConfigError: when the host has no template, the template is missing (in both
+            places), or it uses an undefined variable; ``source`` is the template file,
             ``field`` the host, and the message names the variable and template line.
     """
     host = task.host
-    platform = host.get("template_platform") or host.platform
+    platform = str(host.get("template_platform") or host.platform or "")
     name = template or host.get("template")
-    if not platform:
-        raise ConfigError("no template_platform or platform to choose a template", field=host.name)
     if not name:
         raise ConfigError("no template given and no 'template' in host data", field=host.name)
-    relative = f"{platform}/{name}"
-    source = str(Path(path) / relative)
-    env = _environment(str(Path(path).resolve()))
+    root = Path(path)
+    relative = str(name)
+    if not (root / relative).is_file() and platform and (root / platform / relative).is_file():
+        relative = f"{platform}/{relative}"
+    source = str(root / relative)
+    env = _environment(str(root.resolve()))
     variables = {**dict(host.items()), "host": host, **kwargs}
     try:
         config = env.get_template(relative).render(**variables)
     except TemplateNotFound as exc:
-        raise ConfigError(f"template {exc.name} not found", source=source, field=host.name) from exc
+        where = f" (nor under {platform}/)" if platform else ""
+        raise ConfigError(
+            f"template {exc.name} not found{where}", source=source, field=host.name
+        ) from exc
     except UndefinedError as exc:
-        where = _template_line(exc.__traceback__, Path(path))
+        where = _template_line(exc.__traceback__, root)
         raise ConfigError(
             f"undefined variable: {exc}{where}", source=source, field=host.name
         ) from exc

@@ -5,9 +5,9 @@ from __future__ import annotations
 from napalm.base.exceptions import CommitConfirmException
 from nornir.core.task import Result, Task
 
-from nornir_coopchain.gate.approved import ApprovedChange
 from nornir_coopchain.model.compliance import evidence_for
 from nornir_coopchain.model.content import hash_text
+from nornir_coopchain.plugins.approved import ApprovedChange
 from nornir_coopchain.plugins.results import VerifiedDevice
 from nornir_coopchain.plugins.tasks._device import napalm_device, running_config
 
