@@ -306,7 +306,7 @@ def test_rolled_back_device_and_unratified_emergency_are_shown(tmp_path: Path) -
             title="Outage: widen B's prefixes",
             window=site.window(),
             templates=site.templates,
-        ).proposal_id
+        ).report.proposal_id
         site.voters["OPERATOR-B"].poll_once()  # B's policy rejects: never ratified
         client = TestClient(create_app(site.dashboard(), operator="OPERATOR-C"))
         detail = client.get(f"/api/proposals/{failed}").json()

@@ -47,7 +47,7 @@ class WebSite:
             poll_interval=0.05,
             verdict_timeout=10,
             progress=lambda _line: [voter.poll_once() for voter in self.voters.values()],
-        )
+        ).report
         return report.proposal_id
 
     def open_proposal(self) -> int:

@@ -76,6 +76,7 @@ __all__ = [
     "spinner",
     "tally",
     "tally_text",
+    "tenant_patterns",
 ]
 
 EXIT_FAILED = 1
@@ -387,6 +388,19 @@ def site(
         yield nr
     finally:
         nr.close_connections(on_good=True, on_failed=True)
+
+
+def tenant_patterns(inventory: Path) -> dict[str, dict[str, list[str]]]:
+    """Each inventory host's ``coopchain.tenants_patterns``, for recomputing the tenants a
+    proposal affects (an inventory folder or a Nornir config file, as :func:`site` reads).
+
+    Raises:
+        ConfigError: an inventory file is missing or malformed.
+    """
+    from nornir_coopchain.cli._inventory import load_nornir
+    from nornir_coopchain.gate.declared import load_tenant_patterns
+
+    return load_tenant_patterns(load_nornir(inventory).inventory.hosts.items())
 
 
 def span(start: int, end: int) -> str:

@@ -31,6 +31,7 @@ from nornir_coopchain.cli._common import (
     signer,
     site,
     spinner,
+    tenant_patterns,
 )
 from nornir_coopchain.exceptions import ConfigError
 
@@ -168,7 +169,6 @@ def audit(
     Exit 1 if the audit fails.
     """
     from nornir_coopchain.gate import audit_change
-    from nornir_coopchain.gate.declared import inventory_tenant_patterns
 
     if proof:
         _audit_proofs(proposal_id, proof, inventory, chain, contract, as_json)
@@ -178,7 +178,7 @@ def audit(
         settings = resolve_settings(inventory, chain=chain, contract=contract)
         with reader(settings) as coop:
             check_proposal(coop, proposal_id)
-            patterns = inventory_tenant_patterns(inventory)
+            patterns = tenant_patterns(inventory)
             report = audit_change(
                 coop, proposal_id, settings.journal_dir(), hosts=hosts, tenant_patterns=patterns
             )

@@ -38,6 +38,7 @@ from nornir_coopchain.cli._common import (
     spinner,
     tally,
     tally_text,
+    tenant_patterns,
 )
 from nornir_coopchain.exceptions import ConfigError
 
@@ -278,7 +279,7 @@ def status(
 ) -> None:
     """Every proposal's state and tally, or one proposal's electorate, votes and deadline
     (and every field its proposer declared that its content contradicts)."""
-    from nornir_coopchain.gate.declared import check_proposal_declared, inventory_tenant_patterns
+    from nornir_coopchain.gate.declared import check_proposal_declared
 
     with outcome(as_json):
         settings = resolve_settings(inventory, chain=chain, contract=contract)
@@ -288,7 +289,7 @@ def status(
             else:
                 check_proposal(coop, proposal_id)
                 info = coop.proposal(proposal_id)
-                patterns = inventory_tenant_patterns(inventory)
+                patterns = tenant_patterns(inventory)
                 declared = check_proposal_declared(coop, proposal_id, patterns)
                 detail = {
                     **_summary(info),
@@ -383,14 +384,14 @@ def show(
     """A proposal's content from the chain, checked against its hash and manifest root, and
     what its proposer declared against the content (exit 1 on a mismatch)."""
     from nornir_coopchain.gate import fetch_change
-    from nornir_coopchain.gate.declared import check_declared, inventory_tenant_patterns
+    from nornir_coopchain.gate.declared import check_declared
 
     with outcome(as_json):
         settings = resolve_settings(inventory, chain=chain, contract=contract)
         with reader(settings) as coop:
             check_proposal(coop, proposal_id)
             change = fetch_change(coop, proposal_id)
-            declared = check_declared(coop, change, inventory_tenant_patterns(inventory))
+            declared = check_declared(coop, change, tenant_patterns(inventory))
         content, info = change.content, change.proposal
         checks = _rerender(inventory, templates, content, settings) if rerender else {}
     mismatch = bool(declared) or any(not check["match"] for check in checks.values())

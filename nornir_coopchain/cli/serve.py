@@ -14,13 +14,12 @@ from nornir_coopchain.cli._common import (
     err,
     outcome,
     resolve_settings,
-    site,
+    tenant_patterns,
 )
 from nornir_coopchain.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from nornir_coopchain.chain.contract import CoopChain
-    from nornir_coopchain.settings import CoopchainSettings
 
 __all__ = ["app"]
 
@@ -29,14 +28,10 @@ app = typer.Typer()
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-def _tenant_patterns(inventory: Path, settings: CoopchainSettings) -> dict[str, Any]:
+def _tenant_patterns(inventory: Path) -> dict[str, Any]:
     """Each inventory host's ``coopchain.tenants_patterns`` (empty without hosts files)."""
     try:
-        with site(inventory, settings) as nr:
-            return {
-                name: (host.get("coopchain") or {}).get("tenants_patterns") or {}
-                for name, host in nr.inventory.hosts.items()
-            }
+        return tenant_patterns(inventory)
     except ConfigError as exc:
         err.print(f"per-hunk tenants unavailable: {exc}")
         return {}
@@ -75,9 +70,7 @@ def serve(
         def connect() -> CoopChain:
             return CoopChain(chain_client(settings), address)
 
-        dashboard = Dashboard(
-            connect, settings.journal_dir(), _tenant_patterns(inventory, settings)
-        )
+        dashboard = Dashboard(connect, settings.journal_dir(), _tenant_patterns(inventory))
     if host not in _LOOPBACK:
         err.print(f"[yellow]listening on {host}: the dashboard has no authentication[/yellow]")
     web = create_app(dashboard, operator=settings.operator, poll_interval=poll)

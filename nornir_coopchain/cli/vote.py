@@ -29,6 +29,7 @@ from nornir_coopchain.cli._common import (
     stopped_by_signals,
     tally,
     tally_text,
+    tenant_patterns,
 )
 from nornir_coopchain.exceptions import ConfigError
 
@@ -289,7 +290,6 @@ def watch(
     The event cursor persists under the state directory: a restart neither misses nor
     repeats a proposal.
     """
-    from nornir_coopchain.gate.declared import inventory_tenant_patterns
     from nornir_coopchain.voter.policy import VoterPolicy
     from nornir_coopchain.voter.watch import PolicyVoter
 
@@ -320,7 +320,7 @@ def watch(
                     field="operator",
                 )
             cursor = settings.state_dir / "watch" / f"{session.coop.address}-{operator}.json"
-            patterns = inventory_tenant_patterns(inventory)  # to recompute the affected tenants
+            patterns = tenant_patterns(inventory)  # to recompute the affected tenants
             voter = PolicyVoter(session, rules, state_file=cursor, tenant_patterns=patterns)
             try:
                 with stopped_by_signals():  # Ctrl-C or kill ends the watch with its summary
