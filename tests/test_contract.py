@@ -78,6 +78,15 @@ def test_proposal_relayed_by_anyone_and_content_retrievable(
     assert coop.proposal_nonce(people[0].address) == 1
 
 
+def test_the_signed_request_is_read_back_from_the_calldata(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    """What the proposer declared, including the affectedMask the contract does not keep."""
+    request = request_for(coop, people[0], affected_mask=0b110, executor=people[3].address)
+    coop.propose(people[7], request, coop.sign_request(people[0], request), b'{"change":"test"}')
+    assert coop.fetch_request(1) == request
+
+
 def test_proposal_signature_replays_are_refused(
     chain: ChainClient, coop: CoopChain, people: list[LocalAccount]
 ) -> None:

@@ -288,22 +288,8 @@ class CoopChain:
         """
         _, arguments = self._propose_arguments(proposal_id)
         values = arguments["request"]
-        if isinstance(values, Mapping):
-            values = list(values.values())
-        (set_id, proposer, content_hash, manifest_root, *counts, executor, nonce) = values
-        device_count, affected_mask, window_start, window_end, created_at = counts
-        return ProposalRequest(
-            resource_set=resource_set_name(set_id),
-            proposer=proposer,
-            content_hash=bytes32_hex(content_hash),
-            manifest_root=bytes32_hex(manifest_root),
-            device_count=device_count,
-            affected_mask=affected_mask,
-            window_start=window_start,
-            window_end=window_end,
-            created_at=created_at,
-            executor=executor,
-            nonce=nonce,
+        return ProposalRequest.from_abi(
+            list(values.values()) if isinstance(values, Mapping) else values
         )
 
     def _propose_arguments(self, proposal_id: int) -> tuple[ProposalCreated, dict[str, Any]]:
