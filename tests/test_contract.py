@@ -570,6 +570,20 @@ def test_a_key_that_served_a_member_never_serves_another(
     assert (info.approve_units, info.voted_mask) == (1, 0b100)
 
 
+def test_a_retired_key_cannot_join_as_a_new_member(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    moved = coop.sign_key_rotation(people[6], people[2].address)
+    coop.rotate_key(people[2], people[6].address, moved)
+    content = coop.governance_content([coop.add_member_call(people[2].address, "OP-9", 1)])
+    pid = propose(coop, people[0], resource_set=coop.governance_set, content=content).proposal_id
+    for voter in (people[1], people[6], people[3], people[4]):
+        coop.cast_vote(voter, pid, VoteType.Approve)
+    with pytest.raises(errors.GovernanceCallFailed) as caught:
+        coop.execute_governance(people[7], pid, content)
+    assert "a key a member used before" in str(caught.value)
+
+
 def test_events_are_decoded_in_order(coop: CoopChain, people: list[LocalAccount]) -> None:
     created = propose(coop, people[0])
     _approve(coop, people, created.proposal_id)
