@@ -78,6 +78,15 @@ def test_proposal_relayed_by_anyone_and_content_retrievable(
     assert coop.proposal_nonce(people[0].address) == 1
 
 
+def test_the_signed_request_is_read_back_from_the_calldata(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    """What the proposer declared, including the affectedMask the contract does not keep."""
+    request = request_for(coop, people[0], affected_mask=0b110, executor=people[3].address)
+    coop.propose(people[7], request, coop.sign_request(people[0], request), b'{"change":"test"}')
+    assert coop.fetch_request(1) == request
+
+
 def test_proposal_signature_replays_are_refused(
     chain: ChainClient, coop: CoopChain, people: list[LocalAccount]
 ) -> None:
@@ -559,6 +568,20 @@ def test_a_key_that_served_a_member_never_serves_another(
         coop.cast_votes(people[7], [ballot])
     info = coop.proposal(pid)
     assert (info.approve_units, info.voted_mask) == (1, 0b100)
+
+
+def test_a_retired_key_cannot_join_as_a_new_member(
+    coop: CoopChain, people: list[LocalAccount]
+) -> None:
+    moved = coop.sign_key_rotation(people[6], people[2].address)
+    coop.rotate_key(people[2], people[6].address, moved)
+    content = coop.governance_content([coop.add_member_call(people[2].address, "OP-9", 1)])
+    pid = propose(coop, people[0], resource_set=coop.governance_set, content=content).proposal_id
+    for voter in (people[1], people[6], people[3], people[4]):
+        coop.cast_vote(voter, pid, VoteType.Approve)
+    with pytest.raises(errors.GovernanceCallFailed) as caught:
+        coop.execute_governance(people[7], pid, content)
+    assert "a key a member used before" in str(caught.value)
 
 
 def test_events_are_decoded_in_order(coop: CoopChain, people: list[LocalAccount]) -> None:

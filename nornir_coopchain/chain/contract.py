@@ -297,13 +297,10 @@ class CoopChain:
         """
         _, arguments = self._propose_arguments(proposal_id)
         values = arguments["request"]
-        if isinstance(values, Mapping):  # web3 decodes a struct to a dict keyed by field name
-            values = list(values.values())
-        fields = dict(zip(ProposalRequest.model_fields, values, strict=True))
-        fields["resource_set"] = resource_set_name(fields["resource_set"])
-        for key in ("content_hash", "manifest_root"):
-            fields[key] = bytes32_hex(fields[key])
-        return ProposalRequest(**fields), "0x" + bytes(arguments["signature"]).hex()
+        request = ProposalRequest.from_abi(
+            list(values.values()) if isinstance(values, Mapping) else values
+        )
+        return request, "0x" + bytes(arguments["signature"]).hex()
 
     def _propose_arguments(self, proposal_id: int) -> tuple[ProposalCreated, dict[str, Any]]:
         created = self.proposal_created(proposal_id)

@@ -7,6 +7,7 @@ and operator IDs are the readable names behind their ``bytes32`` encodings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from eth_utils.address import is_address, to_checksum_address
@@ -121,6 +122,14 @@ class ProposalRequest(_Frozen):
     def as_tuple(self) -> tuple[Any, ...]:
         """The request as the ABI tuple ``ProposalRequest``."""
         return tuple(self.eip712_message().values())
+
+    @classmethod
+    def from_abi(cls, values: Sequence[Any]) -> ProposalRequest:
+        """Build from the ABI tuple ``ProposalRequest`` (as decoded from calldata)."""
+        fields = dict(zip(cls.model_fields, values, strict=True))
+        for name in ("content_hash", "manifest_root"):
+            fields[name] = bytes32_hex(fields[name])
+        return cls(**{**fields, "resource_set": resource_set_name(fields["resource_set"])})
 
 
 class BallotMessage(_Frozen):
