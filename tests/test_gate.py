@@ -330,7 +330,10 @@ def test_tampered_evidence_fails_the_audit(site: Site) -> None:
     report = journal.evidence()
     assert report is not None
     forged = report.devices[0].model_copy(update={"readback_hash": "0x" + "ee" * 32})
-    journal.write_evidence(EvidenceReport(devices=(forged, *report.devices[1:])))
+    with pytest.raises(ConfigError, match="already holds other evidence"):
+        journal.write_evidence(EvidenceReport(devices=(forged, *report.devices[1:])))
+    tampered = EvidenceReport(devices=(forged, *report.devices[1:]))
+    (journal.path / "evidence.json").write_bytes(tampered.canonical_bytes())  # by hand
     audit = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
     assert (audit.result, audit.evidence_root_ok) == ("fail", False)
 
@@ -651,6 +654,6 @@ def test_emergency_refusals_touch_no_device(site: Site) -> None:
         declare_emergency_change(site.owner, content, prepared.candidates)
     site.coop.cancel(site.owner.account, ordinary)
     emergency = declare_emergency_change(site.owner, content, prepared.candidates).proposal_id
-    with pytest.raises(ChangeRefused, match="only its proposer or executor"):
+    with pytest.raises(ChangeRefused, match="only its proposer or executor may apply"):
         apply_change(site.nr, tenant, emergency, templates=site.templates)
     assert running_hashes(site.nr) == before
