@@ -436,6 +436,7 @@ def _apply(
     if refused:
         detail = "; ".join(f"{host}: {describe(error)}" for host, error in sorted(refused.items()))
         raise ChangeRefused(f"proposal {proposal_id} refused, no device touched: {detail}")
+    chain_now = session.client.now()  # the last chain read before the devices are pushed
     journal = _journal_for(session, change)
     record = journal.read().model_copy(update={"phase": "applying"})
     journal.save(record)
@@ -447,7 +448,7 @@ def _apply(
         targets.filter(filter_func=lambda host: host.name in configs),
         run,
         proposal_id,
-        chain_now=session.client.now(),
+        chain_now=chain_now,
         configs=configs,
     )
     errors.update({host: describe(error) for host, error in failed_hosts(results).items()})
