@@ -587,3 +587,28 @@ def test_ctrl_c_while_applying_names_the_devices_pushed_and_a_rerun_resumes(
     assert resumed["state"] == "Verified"
     assert _commits(workdir) == {host: count + 1 for host, count in before.items()}
     assert run_json("audit", pid)["result"] == "pass"
+
+
+@pytest.mark.anvil
+def test_chain_lost_while_applying_exits_4_naming_the_devices_pushed(workdir: Path) -> None:
+    from needs import needs_anvil
+
+    from nornir_coopchain.chain.devchain import start_anvil
+
+    needs_anvil()
+    with start_anvil() as anvil:  # this test's own: it stops it mid-apply
+        run_json("chain", "deploy", "--write-inventory", "--chain", anvil.url, *A)
+        pid = _approved()
+        _slow_commits(workdir)
+        before = _commits(workdir)
+        process = _spawn(workdir, "apply", pid, *A)
+        _wait_for_phase(workdir / "state", "applying", process)
+        anvil.stop()
+        code, payload = _finish(process)
+    assert code == 4, payload
+    error = payload["error"]
+    assert error["type"] == "ChainConnectionError"
+    after = _commits(workdir)
+    pushed = ", ".join(h for h in SITE_HOSTS if after[h] != before[h])
+    assert f"pushed by this run: {pushed}; not pushed: none" in error["message"]
+    assert f"Run `coopchain apply {pid}` again to resume" in error["message"]
