@@ -132,6 +132,75 @@ def test_driver_options_are_checked() -> None:
         FRROptions.parse({"confdir": "etc/frr"})
 
 
+class _LateDataChannel:
+    """An SSH exec channel whose exit status arrives before its last output (as OpenSSH
+    sends it when the command ends with output still in its pipe, e.g. under CPU load)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks, self.polls = chunks, 0
+        self.eof_received = self.closed = False
+
+    def settimeout(self, timeout: float) -> None:
+        """No timeout needed."""
+
+    def exec_command(self, command: str) -> None:
+        """The command 'runs' at once."""
+
+    def shutdown_write(self) -> None:
+        """No stdin."""
+
+    def exit_status_ready(self) -> bool:
+        return True  # from the start: before any output
+
+    def recv_ready(self) -> bool:
+        self.polls += 1
+        return bool(self.chunks) and self.polls % 3 == 0  # each chunk a little later
+
+    def recv(self, size: int) -> bytes:
+        chunk = self.chunks.pop(0)
+        self.eof_received = not self.chunks
+        return chunk
+
+    def recv_stderr_ready(self) -> bool:
+        return False
+
+    def recv_exit_status(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        """Nothing to free."""
+
+
+def test_remote_reads_until_end_of_file_not_until_the_exit_status() -> None:
+    from types import SimpleNamespace
+
+    from napalm_frr.remote import Remote
+
+    chunks = [b"Current configuration:\n", b"interface eth0\n", b"exit\n", b"end\n"]
+    channel = _LateDataChannel(list(chunks))
+    transport = SimpleNamespace(is_active=lambda: True, open_session=lambda timeout: channel)
+    connection = SimpleNamespace(remote_conn_pre=SimpleNamespace(get_transport=lambda: transport))
+    done = Remote(connection, "r1").run("vtysh -c 'show running-config'", timeout=5)
+    assert (done.returncode, done.stdout) == (0, b"".join(chunks).decode())
+
+
+def test_a_running_config_without_its_end_line_is_a_failed_read() -> None:
+    from types import SimpleNamespace
+
+    from napalm.base.exceptions import CommandErrorException
+
+    from napalm_frr import FRRDriver
+    from napalm_frr.remote import Completed
+
+    cut = "Current configuration:\n!\nfrr version 8.4.4\ninterface eth0\n description up"
+    device = FRRDriver("r1")
+    device._remote = SimpleNamespace(  # white box: a read that came back short
+        run=lambda command, stdin=None, timeout=0: Completed(command, 0, cut, "")
+    )
+    with pytest.raises(CommandErrorException, match="did not end with `end`"):
+        device.get_config(retrieve="running")
+
+
 def test_lab_needs_root_and_says_how(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(ConfigError, match=r"needs root.*scripts/test.*frr frr-pythontools"):
@@ -535,3 +604,91 @@ def test_commit_confirm_blocks_commits_until_confirmed_and_reverts_when_left(sit
     while device.has_pending_commit() and time.monotonic() < deadline + 20:
         time.sleep(0.02)
     assert device.get_config(retrieve="running")["running"] == confirmed
+
+
+# ---------------------------------------------------------------- co-owners who do not trust
+
+
+def _second_session(nr: Nornir, host: str) -> Any:
+    """Another NAPALM session on ``host``'s router, as an operator elsewhere would open."""
+    import napalm
+
+    params = nr.inventory.hosts[host].get_connection_parameters("napalm")
+    extras = params.extras or {}
+    driver = napalm.get_network_driver(str(params.platform))(
+        str(params.hostname),
+        str(params.username),
+        str(params.password or ""),
+        optional_args={"port": params.port, **extras.get("optional_args", {})},
+    )
+    driver.open()
+    return driver
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_router_changed_during_the_commit_is_refused_as_stale_and_keeps_its_line(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The out-of-band commit lands after the apply read r2 and before its commit: the base
+    check in the commit's own SSH command refuses it before frr-reload.py runs."""
+    import functools
+
+    from napalm_frr import FRRDriver
+
+    proposal_id = site.approved()
+    commit = FRRDriver.commit_config
+    landed: list[str] = []
+
+    @functools.wraps(commit)
+    def out_of_band_first(self: FRRDriver, *args: Any, **kwargs: Any) -> None:
+        if self.hostname == site.nr.inventory.hosts["site17-r2"].hostname and not landed:
+            other = _second_session(site.nr, "site17-r2")
+            try:
+                other.load_merge_candidate(config="ip route 10.99.99.0/24 Null0\n")
+                commit(other)
+                landed.append(other.get_config(retrieve="running")["running"])
+            finally:
+                other.close()
+        commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(FRRDriver, "commit_config", out_of_band_first)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=TEMPLATES)
+    assert landed
+    assert "ip route 10.99.99.0/24 Null0" in landed[0]
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r2"], outcome.devices
+    assert "StaleBaseError" in (failed["site17-r2"].error or "")
+    assert outcome.state is ProposalState.VerificationFailed  # never Verified
+    monkeypatch.undo()
+    assert running_configs(site.nr)["site17-r2"] == landed[0]  # nothing changed by the apply
+    device = site.nr.inventory.hosts["site17-r2"].get_connection("napalm", site.nr.config)
+    assert not device.has_pending_commit()
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_large_running_config_reads_whole_while_the_cpu_is_busy(site: Site) -> None:
+    import subprocess
+    import sys
+
+    device = site.nr.inventory.hosts["site17-r1"].get_connection("napalm", site.nr.config)
+    # ~200 kB of running config; one list per line (FRR adds to one list in quadratic time)
+    lines = [
+        f"ip prefix-list BIG{n} seq 5 permit 10.{n // 250}.{n % 250}.0/24" for n in range(4000)
+    ]
+    device.load_merge_candidate(config="\n".join(lines) + "\n")
+    device.commit_config()
+    whole = device.get_config(retrieve="running")["running"]
+    assert lines[-1] in whole
+    assert whole.rstrip().endswith("\nend")
+    burn = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass\n"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(2)]
+    try:
+        reads = [device.get_config(retrieve="running")["running"] for _ in range(25)]
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert [len(read) for read in reads] == [len(whole)] * len(reads)
+    assert all(read == whole for read in reads)
