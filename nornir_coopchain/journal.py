@@ -23,6 +23,7 @@ transaction was sent) is brought up to date from chain data, never the other way
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -142,6 +143,10 @@ class Journal:
     def exists(self) -> bool:
         """Whether this change has a journal."""
         return (self.path / "journal.json").is_file()
+
+    def discard(self) -> None:
+        """Delete this change's journal directory (a change that never reached the chain)."""
+        shutil.rmtree(self.path, ignore_errors=True)
 
     def read(self) -> ChangeJournal:
         """Load ``journal.json``.

@@ -92,7 +92,9 @@ def _announce(anvil: AnvilProcess, state: Path, as_json: bool) -> None:
 
 @chain_app.command("up")
 def chain_up(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8545,
+    port: Annotated[
+        int, typer.Option(envvar="COOPCHAIN_CHAIN_PORT", help="Port on 127.0.0.1.")
+    ] = 8545,
     state: Annotated[
         Path, typer.Option(help="Chain state file: loaded at start, saved on exit.")
     ] = Path(".coopchain/anvil-state.json"),
@@ -107,6 +109,8 @@ def chain_up(
     """DEV CHAIN: run anvil in the foreground on 127.0.0.1 for other terminals; Ctrl-C stops it.
 
     Its accounts are anvil's publicly known dev keys: never use them on a real network.
+    anvil is taken from $COOPCHAIN_ANVIL, else PATH, else tools/node_modules/.bin of the
+    checkout holding the current directory.
     """
     from nornir_coopchain.chain.devchain import start_anvil
 

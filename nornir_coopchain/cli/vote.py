@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast, get_args
 
 import typer
 from pydantic import ValidationError
@@ -31,6 +31,7 @@ from nornir_coopchain.cli._common import (
     tally_text,
 )
 from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.notify import Notice, Notifier, WebhookFormat, deliver
 
 if TYPE_CHECKING:
     from nornir_coopchain.chain.contract import CoopChain
@@ -263,9 +264,28 @@ def _action_json(action: VoterAction) -> dict[str, Any]:
 
 
 def _action_line(action: VoterAction) -> str:
-    if action.vote is None:
-        return f"#{action.proposal_id}: left to a human: {action.reason}"
-    return f"#{action.proposal_id}: voted {action.vote.name} (tx {action.tx_hash}): {action.reason}"
+    if action.vote is not None:
+        pid, tx = action.proposal_id, action.tx_hash
+        return f"#{pid}: voted {action.vote.name} (tx {tx}): {action.reason}"
+    if action.needs_human:
+        return f"#{action.proposal_id}: left to a human (your vote is needed): {action.reason}"
+    return f"#{action.proposal_id}: nothing to do: {action.reason}"
+
+
+def _notifiers(
+    webhooks: list[str], style: WebhookFormat, mail_to: list[str], smtp: str | None, sender: str
+) -> list[Notifier]:
+    from nornir_coopchain.notify import EmailNotifier, WebhookNotifier
+
+    notifiers: list[Notifier] = [WebhookNotifier(url, style) for url in webhooks]
+    if mail_to:
+        if smtp is None:
+            raise ConfigError("--notify-email needs --smtp HOST:PORT", field="--smtp")
+        host, _, port = smtp.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{smtp!r} is not HOST:PORT", field="--smtp")
+        notifiers.append(EmailNotifier(host, int(port), sender=sender, to=mail_to))
+    return notifiers
 
 
 @app.command()
@@ -276,6 +296,30 @@ def watch(
         int | None, typer.Option(min=1, help="Stop after N polls (default: run until Ctrl-C).")
     ] = None,
     timeout: Annotated[float | None, typer.Option(min=0, help="Stop after S seconds.")] = None,
+    json_lines: Annotated[
+        bool,
+        typer.Option(
+            "--json-lines", help="Print one JSON object per line as things happen (for logs)."
+        ),
+    ] = False,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option("--notify-webhook", help="POST each notice as JSON to this URL (repeatable)."),
+    ] = None,
+    webhook_format: Annotated[
+        str,
+        typer.Option("--webhook-format", help="Webhook payload: generic, slack or teams."),
+    ] = "generic",
+    mail_to: Annotated[
+        list[str] | None,
+        typer.Option("--notify-email", help="Mail each notice to this address (repeatable)."),
+    ] = None,
+    smtp: Annotated[
+        str | None, typer.Option("--smtp", help="SMTP server HOST:PORT for --notify-email.")
+    ] = None,
+    mail_from: Annotated[
+        str, typer.Option("--mail-from", help="From address of the notices.")
+    ] = "coopchain@localhost",
     inventory: InventoryOption = Path("inventory"),
     chain: ChainOption = None,
     contract: ContractOption = None,
@@ -287,20 +331,48 @@ def watch(
     """Vote on each new proposal by a policy, or leave it to a human and say why.
 
     The event cursor persists under the state directory: a restart neither misses nor
-    repeats a proposal.
+    repeats a proposal, and a chain that goes away is retried with a growing pause (up to a
+    minute). Notices (your vote is needed, verdict, recorded outcome, failed verification,
+    unratified emergency change) go to --notify-webhook and --notify-email.
     """
     from nornir_coopchain.voter.policy import VoterPolicy
     from nornir_coopchain.voter.watch import PolicyVoter
 
     actions: list[VoterAction] = []
+    quiet = as_json or json_lines
+
+    def line(payload: dict[str, Any]) -> None:
+        if json_lines:
+            emit(payload)
 
     def report(action: VoterAction) -> None:
         actions.append(action)
-        if not as_json:
+        line({"event": "action", **_action_json(action)})
+        if not quiet:
             out.print(_action_line(action))
+
+    def notice(item: Notice) -> None:
+        line({"event": "notice", **item.model_dump(mode="json")})
+        if not quiet:
+            out.print(f"notice {item.kind}: {item.text}")
+        deliver(notifiers, item)
+
+    def outage(error: str, pause: float) -> None:
+        line({"event": "outage", "error": error, "retry_in": pause})
+        if not quiet:
+            err.print(f"[yellow]chain unreachable[/yellow] ({error}); retrying in {pause:g} s")
 
     interrupted = False
     with outcome(as_json):
+        if as_json and json_lines:
+            raise ConfigError("give either --json or --json-lines", field="--json-lines")
+        if webhook_format not in get_args(WebhookFormat):
+            raise ConfigError(
+                f"{webhook_format!r} is not generic, slack or teams", field="--webhook-format"
+            )
+        notifiers = _notifiers(
+            webhook or [], cast("WebhookFormat", webhook_format), mail_to or [], smtp, mail_from
+        )
         rules = VoterPolicy.load(policy)
         settings = resolve_settings(
             inventory,
@@ -319,13 +391,17 @@ def watch(
                     field="operator",
                 )
             cursor = settings.state_dir / "watch" / f"{session.coop.address}-{operator}.json"
-            voter = PolicyVoter(session, rules, state_file=cursor)
+            voter = PolicyVoter(session, rules, state_file=cursor, notify=notice)
             try:
                 with stopped_by_signals():  # Ctrl-C or kill ends the watch with its summary
                     if not as_json:
                         err.print(f"watching {session.coop.address} as {operator} (Ctrl-C stops)")
                     voter.watch(
-                        interval=interval, max_polls=max_polls, timeout=timeout, on_action=report
+                        interval=interval,
+                        max_polls=max_polls,
+                        timeout=timeout,
+                        on_action=report,
+                        on_outage=outage,
                     )
             except KeyboardInterrupt:
                 interrupted = True
@@ -338,5 +414,7 @@ def watch(
                 "actions": [_action_json(action) for action in actions],
             }
         )
+    elif json_lines:
+        emit({"event": "stopped", "interrupted": interrupted, "actions": len(actions)})
     elif not actions:
         out.print("no new proposals")

@@ -1,9 +1,13 @@
 """A member's long-running voter: notified by chain events, it votes by its policy.
 
-It reads ProposalCreated events from a persisted cursor (``eth_getLogs``, no server-side
-filters), so a restarted voter neither misses nor repeats a proposal. For each proposal it
-may vote on, it fetches the content from the chain (checked against the stored hash),
-evaluates the policy and votes, or leaves the vote to a human and says so.
+It reads the contract's events from a persisted cursor (``eth_getLogs``, no server-side
+filters), so a restarted voter neither misses nor repeats a proposal (a batch cut short is
+read again; a proposal already voted on is not voted on twice). For each proposal it may vote
+on, it fetches the content from the chain (checked against the stored hash), evaluates the
+policy and votes, or leaves the vote to a human and says so. It tells people (through
+``notify``) when their vote is needed, of verdicts, recorded outcomes, failed verifications
+and unratified emergency changes. When the chain cannot be reached, :meth:`PolicyVoter.watch`
+retries with a growing pause instead of stopping.
 """
 
 from __future__ import annotations
@@ -15,10 +19,23 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.chain.events import LogCursor
-from nornir_coopchain.chain.models import ProposalCreated
-from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ContractError
+from nornir_coopchain.chain.models import (
+    ChainEvent,
+    EmergencyDeclared,
+    ProposalCreated,
+    VerdictReached,
+    VerificationRecorded,
+)
+from nornir_coopchain.exceptions import (
+    ChainConnectionError,
+    ChangeRefused,
+    ConfigError,
+    ContractError,
+    TransactionTimeout,
+)
 from nornir_coopchain.gate.approved import fetch_change
 from nornir_coopchain.model.rules import ProposalState, VoteType
+from nornir_coopchain.notify import Notice, NoticeKind
 from nornir_coopchain.session import CoopchainSession
 from nornir_coopchain.voter.policy import Decision, VoterPolicy, decide
 
@@ -35,6 +52,8 @@ class VoterAction(BaseModel):
     rule: str | None
     reason: str
     tx_hash: str | None = None
+    needs_human: bool = False
+    """The policy left the vote to a person (not: nothing to do)."""
 
 
 class PolicyVoter:
@@ -45,6 +64,7 @@ class PolicyVoter:
         policy: its voting policy.
         state_file: where the event cursor persists (None: in memory, from ``start_block``).
         start_block: the first block to look at when there is no cursor yet.
+        notify: called with each notice for people (vote needed, verdict, ...).
     """
 
     def __init__(
@@ -54,26 +74,93 @@ class PolicyVoter:
         *,
         state_file: Path | None = None,
         start_block: int = 0,
+        notify: Callable[[Notice], None] | None = None,
     ):
         self.session = session
         self.policy = policy
+        self.notify = notify
         coop = session.coop
+        events = coop.contract.events
+        kinds = (ProposalCreated, EmergencyDeclared, VerdictReached, VerificationRecorded)
         self._cursor = LogCursor(
             session.client,
             coop.address,
             state_file=state_file,
             start_block=start_block,
-            topics=[coop.contract.events.ProposalCreated.topic],
+            topics=[[getattr(events, kind.__name__).topic for kind in kinds]],
         )
+        self._notified: set[tuple[NoticeKind, int]] = set()
+        self._emergencies: dict[int, int] = {}  # declared emergency change -> ratify-by time
 
     def poll_once(self) -> list[VoterAction]:
-        """Handle every proposal created since the last poll."""
+        """Handle every proposal created since the last poll; notify of what people should
+        know (verdicts, records, failed verifications, unratified emergency changes)."""
         actions: list[VoterAction] = []
         with self._cursor.batch() as logs:
             for event in self.session.coop.decode_logs(logs):
                 if isinstance(event, ProposalCreated):
-                    actions.append(self._handle(event))
+                    action = self._handle(event)
+                    actions.append(action)
+                    if action.needs_human:
+                        self._tell("vote-needed", event.proposal_id, action.reason)
+                else:
+                    self._observe(event)
+        self._check_ratification()
         return actions
+
+    def _tell(self, kind: NoticeKind, pid: int, text: str, **details: object) -> None:
+        """Notify once per kind and proposal (a batch read again after an outage repeats)."""
+        if self.notify is None or (kind, pid) in self._notified:
+            return
+        self._notified.add((kind, pid))
+        notice = Notice(
+            kind=kind,
+            proposal_id=pid,
+            contract=self.session.coop.address,
+            operator=self.session.operator,
+            text=text,
+            details=details,
+        )
+        self.notify(notice)
+
+    def _observe(self, event: ChainEvent) -> None:
+        if isinstance(event, EmergencyDeclared):
+            self._emergencies[event.proposal_id] = event.ratify_by
+        elif isinstance(event, VerdictReached):
+            pid, outcome = event.proposal_id, event.outcome.name
+            tally = f"{event.approve_units} approve, {event.reject_units} reject"
+            self._tell("verdict", pid, f"proposal {pid} is {outcome} ({tally})", outcome=outcome)
+            if pid in self._emergencies and event.outcome is ProposalState.Rejected:
+                del self._emergencies[pid]
+                self._unratified(pid)
+        elif isinstance(event, VerificationRecorded):
+            pid, outcome = event.proposal_id, event.outcome.name
+            counts = f"{event.devices_ok} devices verified, {event.devices_failed} failed"
+            self._tell("recorded", pid, f"proposal {pid}: recorded {outcome}; {counts}")
+            if event.devices_failed or event.outcome is ProposalState.VerificationFailed:
+                self._tell(
+                    "verification-failed",
+                    pid,
+                    f"proposal {pid}: verification FAILED on {event.devices_failed} device(s)",
+                    devices_failed=event.devices_failed,
+                )
+
+    def _unratified(self, pid: int) -> None:
+        self._tell(
+            "unratified-emergency",
+            pid,
+            f"emergency change {pid} was NOT ratified by the co-owners (it stays applied: "
+            "an alarm, not a revert)",
+        )
+
+    def _check_ratification(self) -> None:
+        """Emergency changes whose ratification deadline passed without approval."""
+        now = self.session.client.now()
+        for pid, ratify_by in list(self._emergencies.items()):
+            if now > ratify_by:
+                del self._emergencies[pid]
+                if self.session.coop.proposal(pid).unratified:
+                    self._unratified(pid)
 
     def watch(
         self,
@@ -82,22 +169,37 @@ class PolicyVoter:
         max_polls: int | None = None,
         timeout: float | None = None,
         on_action: Callable[[VoterAction], None] | None = None,
+        on_outage: Callable[[str, float], None] | None = None,
+        max_backoff: float = 60.0,
     ) -> list[VoterAction]:
-        """Poll until ``max_polls`` polls or ``timeout`` seconds (forever if both are None)."""
+        """Poll until ``max_polls`` polls or ``timeout`` seconds (forever if both are None).
+
+        A poll that cannot reach the chain is retried after a pause that doubles from
+        ``interval`` (at least 0.5 s) up to ``max_backoff`` seconds; ``on_outage`` is called
+        with the error and the pause. It counts as a poll.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         actions: list[VoterAction] = []
         polls = 0
+        backoff = max(interval, 0.5)
         while True:
-            for action in self.poll_once():
-                actions.append(action)
-                if on_action is not None:
-                    on_action(action)
+            pause = interval
+            try:
+                for action in self.poll_once():
+                    actions.append(action)
+                    if on_action is not None:
+                        on_action(action)
+                backoff = max(interval, 0.5)
+            except (ChainConnectionError, TransactionTimeout) as exc:
+                pause, backoff = backoff, min(backoff * 2, max_backoff)
+                if on_outage is not None:
+                    on_outage(str(exc), pause)
             polls += 1
             if max_polls is not None and polls >= max_polls:
                 return actions
             if deadline is not None and time.monotonic() >= deadline:
                 return actions
-            time.sleep(interval)
+            time.sleep(pause)
 
     def _handle(self, event: ProposalCreated) -> VoterAction:
         pid = event.proposal_id
@@ -120,7 +222,11 @@ class PolicyVoter:
         decision: Decision = decide(self.policy, change.content)
         if decision.vote is None:
             return VoterAction(
-                proposal_id=pid, vote=None, rule=decision.rule, reason=decision.reason
+                proposal_id=pid,
+                vote=None,
+                rule=decision.rule,
+                reason=decision.reason,
+                needs_human=True,
             )
         return self._cast(pid, decision.vote, decision.rule, decision.reason)
 
