@@ -90,12 +90,14 @@ class PolicyVoter:
             topics=[[getattr(events, kind.__name__).topic for kind in kinds]],
         )
         self._notified: set[tuple[NoticeKind, int]] = set()
+        self._pending: list[Notice] = []
         self._emergencies: dict[int, int] = {}  # declared emergency change -> ratify-by time
 
     def poll_once(self) -> list[VoterAction]:
         """Handle every proposal created since the last poll; notify of what people should
         know (verdicts, records, failed verifications, unratified emergency changes)."""
         actions: list[VoterAction] = []
+        self._pending: list[Notice] = []
         with self._cursor.batch() as logs:
             for event in self.session.coop.decode_logs(logs):
                 if isinstance(event, ProposalCreated):
@@ -106,13 +108,14 @@ class PolicyVoter:
                 else:
                     self._observe(event)
         self._check_ratification()
+        for notice in self._pending:  # once the batch is done (a batch read again repeats)
+            if self.notify is not None and (notice.kind, notice.proposal_id) not in self._notified:
+                self._notified.add((notice.kind, notice.proposal_id))
+                self.notify(notice)
         return actions
 
     def _tell(self, kind: NoticeKind, pid: int, text: str, **details: object) -> None:
-        """Notify once per kind and proposal (a batch read again after an outage repeats)."""
-        if self.notify is None or (kind, pid) in self._notified:
-            return
-        self._notified.add((kind, pid))
+        """Queue a notice, sent once per kind and proposal after the batch."""
         notice = Notice(
             kind=kind,
             proposal_id=pid,
@@ -121,7 +124,7 @@ class PolicyVoter:
             text=text,
             details=details,
         )
-        self.notify(notice)
+        self._pending.append(notice)
 
     def _observe(self, event: ChainEvent) -> None:
         if isinstance(event, EmergencyDeclared):
