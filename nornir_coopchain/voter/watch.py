@@ -97,7 +97,7 @@ class PolicyVoter:
         """Handle every proposal created since the last poll; notify of what people should
         know (verdicts, records, failed verifications, unratified emergency changes)."""
         actions: list[VoterAction] = []
-        self._pending: list[Notice] = []
+        self._pending = []
         with self._cursor.batch() as logs:
             for event in self.session.coop.decode_logs(logs):
                 if isinstance(event, ProposalCreated):
