@@ -43,8 +43,8 @@ def _journals(inventory: Path) -> tuple[Path, list[tuple[Journal, ChangeJournal]
     if root.is_dir():
         for entry in sorted(root.iterdir()):
             if (entry / "journal.json").is_file():
-                journal = Journal(root, "0x" + entry.name)
-                found.append((journal, journal.read()))
+                record = Journal(root, "0x" + entry.name).read()
+                found.append((Journal(root, record.content_hash), record))
     return root, found
 
 

@@ -1,0 +1,175 @@
+"""The operator's day on the ``coopchain`` command: stuck states, cancel, exit codes, help."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from nornir_coopchain import __version__
+from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.devchain import AnvilProcess, find_anvil
+from nornir_coopchain.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+A, B, C = ("--dev-account", "0"), ("--dev-account", "1"), ("--dev-account", "2")
+TITLE = ("--title", "Turn up OPERATOR-C")
+
+
+def run(*args: str, code: int = 0, stdin: str | None = None) -> Any:
+    result = CliRunner().invoke(app, list(args), input=stdin)
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def run_json(*args: str, code: int = 0) -> dict[str, Any]:
+    payload = json.loads(run(*args, "--json", code=code).stdout)
+    assert isinstance(payload, dict)
+    return payload
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("inventory", "templates"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    defaults = tmp_path / "inventory" / "defaults.yaml"
+    data = yaml.safe_load(defaults.read_text())
+    data["connection_options"]["napalm"]["extras"]["optional_args"]["state_dir"] = "devices"
+    data["connection_options"]["coopchain"]["extras"]["state_dir"] = "state"
+    defaults.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def deployed(site: Path, own_anvil: AnvilProcess) -> Path:
+    """The site on a fresh contract, its SIMULATED routers built out without OPERATOR-C."""
+    run_json("chain", "deploy", "--write-inventory", "--chain", own_anvil.url, *A)
+    built = run_json("sim", "build", "--without", "OPERATOR-C")
+    assert built["hosts"]["site17-r1"] == ["OPERATOR-A", "OPERATOR-B"]
+    return site
+
+
+@pytest.mark.anvil
+def test_a_refused_proposal_leaves_no_journal_to_trap_the_next(deployed: Path) -> None:
+    refused = run_json("propose", *TITLE, "--start", "2020-01-01T00:00", "--yes", *A, code=3)
+    assert refused["error"]["type"] != "ConfigError"
+    assert run_json("journal", "list")["journals"] == []
+
+    proposed = run_json("propose", *TITLE, "--yes", *A)
+    assert proposed["window"]["start_utc"] > "2025"  # not the refused 2020 window replayed
+    [listed] = run_json("journal", "list")["journals"]
+    assert (listed["phase"], listed["proposal_id"]) == ("proposed", proposed["proposal_id"])
+    kept = run_json("journal", "discard", listed["id"][:6], code=2)
+    assert "pass --force" in kept["error"]["message"]
+    assert run_json("journal", "discard", listed["id"], "--force")["discarded"] == listed["id"]
+    assert run_json("journal", "list")["journals"] == []
+
+
+@pytest.mark.anvil
+def test_a_resumed_proposal_reports_what_the_chain_holds(deployed: Path) -> None:
+    first = run_json("propose", *TITLE, "--start", "+5", "--yes", *A)
+    again = run_json("propose", *TITLE, "--start", "+30", "--yes", *A)
+    assert again["resumed"] is True
+    assert again["proposal_id"] == first["proposal_id"]
+    assert (again["content_hash"], again["window"]) == (first["content_hash"], first["window"])
+    shown = run_json("status", str(first["proposal_id"]))
+    assert (again["window"], again["content_hash"]) == (shown["window"], shown["content_hash"])
+
+
+@pytest.mark.anvil
+def test_a_change_too_big_is_refused_before_its_diffs(
+    deployed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ChainClient, "block_gas_limit", lambda self: 50_000)
+    result = run("propose", *TITLE, *A, code=3)
+    assert "ProposalTooLarge" in result.stderr
+    assert "OPERATOR-C" not in result.stdout  # no diff shown
+    assert "Propose this change" not in result.stderr
+
+
+@pytest.mark.anvil
+def test_the_proposer_cancels_and_audit_of_a_never_applied_change(deployed: Path) -> None:
+    pid = str(run_json("propose", *TITLE, "--yes", *A)["proposal_id"])
+    audited = run_json("audit", pid)
+    assert (audited["result"], audited["recorded"], audited["problems"]) == (
+        "not applied",
+        False,
+        [],
+    )
+    assert "was never applied" in run("audit", pid).stdout
+
+    not_mine = run_json("cancel", pid, *B, code=3)
+    assert "only its proposer may cancel it" in not_mine["error"]["message"]
+    canceled = run_json("cancel", pid, *A)
+    assert canceled["state"] == "Canceled"
+    assert run_json("status", pid)["state"] == "Canceled"
+    assert [row["phase"] for row in run_json("journal", "list")["journals"]] == ["closed"]
+    assert "is Canceled" in run_json("cancel", pid, *A, code=3)["error"]["message"]
+
+
+def test_sim_build_refuses_real_devices(site: Path) -> None:
+    hosts_file = site / "inventory" / "hosts.yaml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    hosts["site17-r4"]["platform"] = "eos"
+    hosts_file.write_text(yaml.safe_dump(hosts))
+    refused = run_json("sim", "build", code=2)
+    assert "not simulated devices" in refused["error"]["message"]
+    assert "site17-r4" in refused["error"]["message"]
+    assert not (site / "devices").exists()
+
+
+def test_help_version_and_verbose() -> None:
+    assert run("--version").stdout.strip() == __version__
+    short = run("propose", "-h").stdout
+    assert "--json" in short
+    assert "-y, --yes" in short
+    assert "<bool>" not in short  # flags are shown as flags
+    assert "<bool>" not in run("--help").stdout
+    assert "-v, --verbose" in run("-h").stdout
+    assert run("-v", "version").stdout.strip() == __version__
+    assert "Got unexpected extra argument" in run("version", "--json", "true", code=2).stderr
+
+
+def test_chain_up_finds_anvil_in_the_checkout_it_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = tmp_path / "clone"
+    binary = checkout / "tools" / "node_modules" / ".bin" / "anvil"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    (checkout / "inventory").mkdir()
+    monkeypatch.delenv("COOPCHAIN_ANVIL", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.chdir(checkout / "inventory")
+    assert find_anvil() == str(binary)
+    monkeypatch.setenv("COOPCHAIN_ANVIL", str(binary))
+    assert find_anvil() == str(binary)
+
+
+@pytest.mark.anvil
+def test_propose_without_a_terminal_or_yes_exits_2_with_a_sentence(deployed: Path) -> None:
+    """As a separate process with stdin closed (cron, CI): not "Aborted." with exit 1."""
+    command = [sys.executable, "-c", "from nornir_coopchain.cli import app; app()"]
+    done = subprocess.run(
+        [*command, "propose", *TITLE, *A],
+        cwd=deployed,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "add --yes to propose without asking" in done.stderr
+    assert "Aborted." not in done.stderr
