@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -173,3 +174,47 @@ def test_propose_without_a_terminal_or_yes_exits_2_with_a_sentence(deployed: Pat
     assert done.returncode == 2, done.stderr
     assert "add --yes to propose without asking" in done.stderr
     assert "Aborted." not in done.stderr
+
+
+@pytest.mark.anvil
+def test_init_anywhere_then_its_next_steps_make_a_funded_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_anvil: AnvilProcess
+) -> None:
+    """Installed (sample from the package's data), run outside any checkout, a weak password
+    refused; the printed steps fund the new key and make it a member through governance."""
+    import nornir_coopchain
+
+    prefix = tmp_path / "prefix"
+    for name in ("inventory", "templates"):
+        shutil.copytree(ROOT / name, prefix / "share" / "nornir_coopchain" / name)
+    monkeypatch.setattr(sys, "prefix", str(prefix))
+    fake = tmp_path / "site-packages" / "nornir_coopchain" / "__init__.py"
+    monkeypatch.setattr(nornir_coopchain, "__file__", str(fake))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEW_KEY_PASSWORD", "abc")
+    init = ("init", "site", "--operator", "OPERATOR-D", "--password", "env:NEW_KEY_PASSWORD")
+    weak = run_json(*init, "--chain", own_anvil.url, code=2)
+    assert (weak["error"]["type"], "password too weak" in weak["error"]["message"]) == (
+        "KeystoreError",
+        True,
+    )
+    assert not (tmp_path / "site" / "keys").exists()
+
+    monkeypatch.setenv("NEW_KEY_PASSWORD", "four words of passphrase")
+    made = run_json(*init, "--chain", own_anvil.url)
+    assert made["inventory"] == "copied"
+    address = made["address"]
+    monkeypatch.chdir(tmp_path / "site")
+    pid = None
+    for step in made["next_steps"][1:]:  # the chain is up already (own_anvil)
+        args = [
+            arg.replace("N", str(pid)) if arg == "N" else arg
+            for arg in shlex.split(step, comments=True)
+        ]
+        result = run_json(*args[1:])
+        pid = result.get("proposal_id", pid)
+    members = {row["operator_id"]: row["account"] for row in result["members"]}
+    assert members["OPERATOR-D"] == address
+    spec = yaml.safe_load((tmp_path / "site" / "inventory" / "deployment.yaml").read_text())
+    assert {"operator": "OPERATOR-D", "address": address, "weight": 1} in spec["members"]
+    assert "# DEV KEYS" in (tmp_path / "site" / "inventory" / "deployment.yaml").read_text()

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from nornir_coopchain import __version__
-from nornir_coopchain.cli import apply, chain, change, journal, lab, setup, sim, vote
+from nornir_coopchain.cli import apply, chain, change, journal, lab, member, setup, sim, vote
 from nornir_coopchain.cli._common import EXIT_BAD_INPUT, EXIT_CHAIN, EXIT_FAILED, EXIT_REFUSED
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CHAIN", "EXIT_FAILED", "EXIT_REFUSED", "app"]
@@ -62,3 +62,4 @@ app.add_typer(chain.chain_app, name="chain")
 app.add_typer(lab.lab_app, name="lab")
 app.add_typer(sim.sim_app, name="sim")
 app.add_typer(journal.journal_app, name="journal")
+app.add_typer(member.member_app, name="member")
