@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import shlex
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +221,40 @@ def test_init_anywhere_then_its_next_steps_make_a_funded_member(
     spec = yaml.safe_load((tmp_path / "site" / "inventory" / "deployment.yaml").read_text())
     assert {"operator": "OPERATOR-D", "address": address, "weight": 1} in spec["members"]
     assert "# DEV KEYS" in (tmp_path / "site" / "inventory" / "deployment.yaml").read_text()
+
+
+@pytest.mark.anvil
+def test_long_diffs_go_through_a_pager_on_a_terminal(deployed: Path) -> None:
+    """On a terminal the diffs (longer than its screen) go to $PAGER, then the question."""
+    controller, terminal = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(controller, 4096):
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    command = [sys.executable, "-c", "from nornir_coopchain.cli import app; app()"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAGER": "cat > paged.txt", "LINES": "25"}
+    os.write(controller, b"n\n")
+    try:
+        done = subprocess.run(
+            [*command, "propose", *TITLE, *A],
+            cwd=deployed,
+            env=env,
+            stdin=terminal,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            timeout=300,
+        )
+    finally:
+        os.close(terminal)
+    reader.join(timeout=10)
+    os.close(controller)
+    assert done.returncode == 3, done.stderr[-2000:]
+    paged = (deployed / "paged.txt").read_text()
+    assert "site17-r4 (eos), tenants touched:" in paged
+    assert "OPERATOR-C" in paged
+    assert b"site17-r4 (eos)" not in b"".join(chunks)  # not printed on the screen itself
