@@ -155,7 +155,10 @@ def test_watch_notifies_by_webhook_and_email_and_prints_json_lines(
     watch = ("watch", "--policy", "defer.yaml", "--max-polls", "1", "--json-lines", *notify, *B)
 
     pid = str(run_json("propose", "--title", "Turn up OPERATOR-C", "--yes", *A)["proposal_id"])
-    lines = [json.loads(line) for line in run(*watch).splitlines()]
+    verbose = CliRunner().invoke(app, ["-v", *watch])
+    assert verbose.exit_code == 0, verbose.stderr
+    assert f"INFO nornir_coopchain.voter.watch: proposal {pid}:" in verbose.stderr
+    lines = [json.loads(line) for line in verbose.stdout.splitlines()]
     events = {line["event"]: line for line in lines}
     assert sorted(line["event"] for line in lines) == ["action", "notice", "stopped"]
     assert events["action"]["needs_human"] is True

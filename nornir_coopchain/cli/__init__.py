@@ -7,6 +7,7 @@ could not be used (see :mod:`nornir_coopchain.cli._common`).
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -51,9 +52,19 @@ def main(
 ) -> None:
     """Co-owner approval on a blockchain for changes to shared network equipment."""
     if verbose:
-        level = logging.DEBUG if verbose > 1 else logging.INFO
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("nornir_coopchain").setLevel(level)
+        _log_to_stderr(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+def _log_to_stderr(level: int) -> None:
+    """Our loggers' records at ``level`` and above on this run's stderr (one handler)."""
+    logger = logging.getLogger("nornir_coopchain")
+    for handler in [h for h in logger.handlers if getattr(h, "coopchain_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.coopchain_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 for group in (setup.app, chain.app, change.app, vote.app, apply.app):

@@ -12,6 +12,7 @@ retries with a growing pause instead of stopping.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,8 @@ from nornir_coopchain.session import CoopchainSession
 from nornir_coopchain.voter.policy import Decision, VoterPolicy, decide
 
 __all__ = ["PolicyVoter", "VoterAction"]
+
+logger = logging.getLogger(__name__)
 
 
 class VoterAction(BaseModel):
@@ -100,8 +103,10 @@ class PolicyVoter:
         self._pending = []
         with self._cursor.batch() as logs:
             for event in self.session.coop.decode_logs(logs):
+                logger.debug("event %s at block %s", event.kind, event.block_number)
                 if isinstance(event, ProposalCreated):
                     action = self._handle(event)
+                    logger.info("proposal %s: %s", event.proposal_id, action.reason)
                     actions.append(action)
                     if action.needs_human:
                         self._tell("vote-needed", event.proposal_id, action.reason)
@@ -111,6 +116,7 @@ class PolicyVoter:
         for notice in self._pending:  # once the batch is done (a batch read again repeats)
             if self.notify is not None and (notice.kind, notice.proposal_id) not in self._notified:
                 self._notified.add((notice.kind, notice.proposal_id))
+                logger.info("notice %s: %s", notice.kind, notice.text)
                 self.notify(notice)
         return actions
 
@@ -195,6 +201,7 @@ class PolicyVoter:
                 backoff = max(interval, 0.5)
             except (ChainConnectionError, TransactionTimeout) as exc:
                 pause, backoff = backoff, min(backoff * 2, max_backoff)
+                logger.info("chain unreachable (%s); retrying in %g s", exc, pause)
                 if on_outage is not None:
                     on_outage(str(exc), pause)
             polls += 1
