@@ -176,7 +176,10 @@ def test_watch_notifies_by_webhook_and_email_and_prints_json_lines(
     emergency = ("--hosts", "site17-r4", "--emergency", "--yes", *A)
     second = str(run_json("propose", "--title", "Outage on r4", *emergency)["proposal_id"])
     run_json("vote", second, "reject", *B)
-    run(*watch)  # B's vote is no longer needed on #2: rejected before the watcher saw it
+    text = run(*(arg for arg in watch if arg != "--json-lines"))
+    assert f"#{second}: nothing to do: already Rejected" in text  # not "left to a human"
+    assert "left to a human" not in text
+    assert "notice unratified-emergency: emergency change 2 was NOT ratified" in text
 
     expected = [
         ("vote-needed", 1),
