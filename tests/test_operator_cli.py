@@ -21,8 +21,10 @@ from typer.testing import CliRunner
 
 from nornir_coopchain import __version__
 from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.deployment import DeploymentSpec
 from nornir_coopchain.chain.devchain import AnvilProcess, find_anvil
 from nornir_coopchain.cli import app
+from nornir_coopchain.cli.member import record_member
 
 ROOT = Path(__file__).resolve().parents[1]
 A, B, C = ("--dev-account", "0"), ("--dev-account", "1"), ("--dev-account", "2")
@@ -258,3 +260,21 @@ def test_long_diffs_go_through_a_pager_on_a_terminal(deployed: Path) -> None:
     assert "site17-r4 (eos), tenants touched:" in paged
     assert "OPERATOR-C" in paged
     assert b"site17-r4 (eos)" not in b"".join(chunks)  # not printed on the screen itself
+
+
+def test_a_new_member_goes_into_the_deployment_file(tmp_path: Path) -> None:
+    new = ("OPERATOR-D", "0x90F79bf6EB2c4f870365E785982E1f101E93b906", 2)
+    sample = tmp_path / "deployment.yaml"
+    shutil.copy(ROOT / "inventory" / "deployment.yaml", sample)
+    assert record_member(sample, *new)
+    assert not record_member(sample, *new)  # listed already
+    flow = tmp_path / "flow.yaml"
+    spec = yaml.safe_load(sample.read_text())
+    spec["members"] = spec["members"][:3]
+    flow.write_text(yaml.safe_dump(spec, default_flow_style=True))
+    assert record_member(flow, *new)
+    for path in (sample, flow):
+        members = DeploymentSpec.load(path).members
+        assert [(m.operator, m.address, m.weight) for m in members][-1] == new
+        assert len(members) == 4
+    assert "# DEV KEYS" in sample.read_text()  # the sample's comments are kept

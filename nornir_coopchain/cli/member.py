@@ -38,6 +38,33 @@ member_app = typer.Typer(
 _ITEM = re.compile(r"^(?P<indent> +)- ")
 
 
+def _appended(lines: list[str], entry: str) -> str | None:
+    """The text with ``- entry`` after the last item of the top-level ``members:`` list."""
+    if "members:" not in lines:
+        return None
+    start = lines.index("members:")
+    last, indent = None, None
+    for index in range(start + 1, len(lines)):
+        line = lines[index]
+        if line.strip() and not line.startswith((" ", "#")):
+            break  # the next top-level key
+        item = _ITEM.match(line)
+        if item is not None:
+            indent = indent or item["indent"]
+        if line.strip() and not line.lstrip().startswith("#"):
+            last = index
+    if last is None or indent is None:
+        return None
+    return "\n".join([*lines[: last + 1], f"{indent}- {entry}", *lines[last + 1 :]]) + "\n"
+
+
+def _members(text: str) -> object:
+    try:
+        return yaml.safe_load(text)["members"]
+    except (yaml.YAMLError, TypeError, KeyError):
+        return None
+
+
 def record_member(path: Path, operator: str, address: str, weight: int) -> bool:
     """Add a member to a deployment file's ``members:`` list, keeping its comments.
 
@@ -52,24 +79,16 @@ def record_member(path: Path, operator: str, address: str, weight: int) -> bool:
     spec = DeploymentSpec.load(path)
     if any(member.operator == operator for member in spec.members):
         return False
-    lines = path.read_text().splitlines()
-    start = lines.index("members:") if "members:" in lines else -1
-    items = [
-        index
-        for index in range(start + 1, len(lines))
-        if start >= 0
-        and _ITEM.match(lines[index])
-        and all(line.startswith((" ", "#")) or not line for line in lines[start + 1 : index])
-    ]
-    entry = f'{{operator: {operator}, address: "{address}", weight: {weight}}}'
-    if items:
-        indent = _ITEM.match(lines[items[-1]])
-        assert indent is not None
-        lines.insert(items[-1] + 1, f"{indent['indent']}- {entry}")
-        text = "\n".join(lines) + "\n"
-    else:  # not the sample's layout: rewrite as plain YAML (comments lost)
-        data = yaml.safe_load(path.read_text())
-        data["members"].append({"operator": operator, "address": address, "weight": weight})
+    text = path.read_text()
+    data = yaml.safe_load(text)
+    wanted = [*data["members"], {"operator": operator, "address": address, "weight": weight}]
+    edited = _appended(
+        text.splitlines(), f'{{operator: {operator}, address: "{address}", weight: {weight}}}'
+    )
+    if edited is not None and _members(edited) == wanted:
+        text = edited
+    else:  # not a block list of the sample's form: rewrite as plain YAML (comments lost)
+        data["members"] = wanted
         text = "---\n" + yaml.safe_dump(data, sort_keys=False)
     try:
         path.write_text(text)
