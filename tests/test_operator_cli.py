@@ -44,25 +44,12 @@ def run_json(*args: str, code: int = 0) -> dict[str, Any]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("inventory", "templates"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    defaults = tmp_path / "inventory" / "defaults.yaml"
-    data = yaml.safe_load(defaults.read_text())
-    data["connection_options"]["napalm"]["extras"]["optional_args"]["state_dir"] = "devices"
-    data["connection_options"]["coopchain"]["extras"]["state_dir"] = "state"
-    defaults.write_text(yaml.safe_dump(data))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def deployed(site: Path, own_anvil: AnvilProcess) -> Path:
+def deployed(sample_site: Path, own_anvil: AnvilProcess) -> Path:
     """The site on a fresh contract, its SIMULATED routers built out without OPERATOR-C."""
     run_json("chain", "deploy", "--write-inventory", "--chain", own_anvil.url, *A)
     built = run_json("sim", "build", "--without", "OPERATOR-C")
     assert built["hosts"]["site17-r1"] == ["OPERATOR-A", "OPERATOR-B"]
-    return site
+    return sample_site
 
 
 @pytest.mark.anvil
@@ -123,15 +110,15 @@ def test_the_proposer_cancels_and_audit_of_a_never_applied_change(deployed: Path
     assert "is Canceled" in run_json("cancel", pid, *A, code=3)["error"]["message"]
 
 
-def test_sim_build_refuses_real_devices(site: Path) -> None:
-    hosts_file = site / "inventory" / "hosts.yaml"
+def test_sim_build_refuses_real_devices(sample_site: Path) -> None:
+    hosts_file = sample_site / "inventory" / "hosts.yaml"
     hosts = yaml.safe_load(hosts_file.read_text())
     hosts["site17-r4"]["platform"] = "eos"
     hosts_file.write_text(yaml.safe_dump(hosts))
     refused = run_json("sim", "build", code=2)
     assert "not simulated devices" in refused["error"]["message"]
     assert "site17-r4" in refused["error"]["message"]
-    assert not (site / "devices").exists()
+    assert not (sample_site / "devices").exists()
 
 
 def test_help_version_and_verbose() -> None:

@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.needs import needs_anvil
+from needs import needs_anvil
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from nornir_coopchain.cli import app; app()"]

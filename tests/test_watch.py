@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
+from needs import needs_anvil
 from typer.testing import CliRunner
 
 from nornir_coopchain.chain.client import ChainClient
@@ -30,7 +30,6 @@ from nornir_coopchain.chain.devchain import AnvilProcess, start_anvil
 from nornir_coopchain.chain.models import VoteCast
 from nornir_coopchain.cli import app
 from nornir_coopchain.notify import Notice, WebhookNotifier
-from tests.needs import needs_anvil
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = (sys.executable, "-c", "from nornir_coopchain.cli import app; app()")
@@ -103,18 +102,10 @@ def smtp() -> Iterator[tuple[str, _Mailbox]]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The sample site in tmp_path, with a policy for B that leaves every vote to a human."""
-    for name in ("inventory", "templates"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    defaults = tmp_path / "inventory" / "defaults.yaml"
-    data = yaml.safe_load(defaults.read_text())
-    data["connection_options"]["napalm"]["extras"]["optional_args"]["state_dir"] = "devices"
-    data["connection_options"]["coopchain"]["extras"]["state_dir"] = "state"
-    defaults.write_text(yaml.safe_dump(data))
-    (tmp_path / "defer.yaml").write_text(yaml.safe_dump(DEFER))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def site(sample_site: Path) -> Path:
+    """The sample site with a policy for B that leaves every vote to a human."""
+    (sample_site / "defer.yaml").write_text(yaml.safe_dump(DEFER))
+    return sample_site
 
 
 def _deploy(url: str) -> str:
