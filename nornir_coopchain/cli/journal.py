@@ -28,8 +28,13 @@ journal_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_UNSENT = ("prepared", "closed")
-"""Phases whose journal holds nothing a proposal on chain still needs."""
+
+def _unsent(record: ChangeJournal) -> bool:
+    """Whether the journal holds nothing a proposal on chain may need: closed, or prepared
+    and never sent (a run killed after sending may have a proposal it does not know yet)."""
+    return record.phase == "closed" or (
+        record.phase == "prepared" and record.propose_from_block is None
+    )
 
 
 def _journals(inventory: Path) -> tuple[Path, list[tuple[Journal, ChangeJournal]]]:
@@ -106,10 +111,11 @@ def discard(
             what = "no journal" if not matches else f"{len(matches)} journals"
             raise ConfigError(f"{what} with id {journal_id!r} (see `coopchain journal list`)")
         [(journal, record)] = matches
-        if record.phase not in _UNSENT and not force:
+        if not _unsent(record) and not force:
+            which = f"proposal #{record.proposal_id}" if record.proposal_id else "a sent proposal"
             raise ConfigError(
-                f"journal {journal.path.name} is of proposal #{record.proposal_id} "
-                f"({record.phase}): apply and audit need it; pass --force to discard it anyway",
+                f"journal {journal.path.name} is of {which} ({record.phase}): propose and apply "
+                "resume from it and audit reads it; pass --force to discard it anyway",
                 field="journal_id",
             )
         journal.discard()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -31,7 +31,7 @@ from nornir_coopchain.cli._common import (
     tally_text,
 )
 from nornir_coopchain.exceptions import ConfigError
-from nornir_coopchain.notify import Notice, Notifier, WebhookFormat, deliver
+from nornir_coopchain.notify import Notice, Notifier, deliver
 
 if TYPE_CHECKING:
     from nornir_coopchain.chain.contract import CoopChain
@@ -58,6 +58,14 @@ class Support(str, Enum):
         from nornir_coopchain.model.rules import VoteType
 
         return VoteType[self.value.capitalize()]
+
+
+class WebhookStyle(str, Enum):
+    """A webhook's payload form (see :mod:`nornir_coopchain.notify`)."""
+
+    generic = "generic"
+    slack = "slack"
+    teams = "teams"
 
 
 SupportArgument = Annotated[Support, typer.Argument(help="approve, reject or abstain.")]
@@ -273,11 +281,11 @@ def _action_line(action: VoterAction) -> str:
 
 
 def _notifiers(
-    webhooks: list[str], style: WebhookFormat, mail_to: list[str], smtp: str | None, sender: str
+    webhooks: list[str], style: WebhookStyle, mail_to: list[str], smtp: str | None, sender: str
 ) -> list[Notifier]:
     from nornir_coopchain.notify import EmailNotifier, WebhookNotifier
 
-    notifiers: list[Notifier] = [WebhookNotifier(url, style) for url in webhooks]
+    notifiers: list[Notifier] = [WebhookNotifier(url, style.value) for url in webhooks]
     if mail_to:
         if smtp is None:
             raise ConfigError("--notify-email needs --smtp HOST:PORT", field="--smtp")
@@ -307,9 +315,8 @@ def watch(
         typer.Option("--notify-webhook", help="POST each notice as JSON to this URL (repeatable)."),
     ] = None,
     webhook_format: Annotated[
-        str,
-        typer.Option("--webhook-format", help="Webhook payload: generic, slack or teams."),
-    ] = "generic",
+        WebhookStyle, typer.Option("--webhook-format", help="The webhooks' payload form.")
+    ] = WebhookStyle.generic,
     mail_to: Annotated[
         list[str] | None,
         typer.Option("--notify-email", help="Mail each notice to this address (repeatable)."),
@@ -366,13 +373,7 @@ def watch(
     with outcome(as_json):
         if as_json and json_lines:
             raise ConfigError("give either --json or --json-lines", field="--json-lines")
-        if webhook_format not in get_args(WebhookFormat):
-            raise ConfigError(
-                f"{webhook_format!r} is not generic, slack or teams", field="--webhook-format"
-            )
-        notifiers = _notifiers(
-            webhook or [], cast("WebhookFormat", webhook_format), mail_to or [], smtp, mail_from
-        )
+        notifiers = _notifiers(webhook or [], webhook_format, mail_to or [], smtp, mail_from)
         rules = VoterPolicy.load(policy)
         settings = resolve_settings(
             inventory,
