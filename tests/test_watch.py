@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
-from nornir_coopchain.chain.devchain import AnvilProcess, start_anvil
+from nornir_coopchain.chain.devchain import AnvilProcess, DevChain, start_anvil
 from nornir_coopchain.chain.models import VoteCast
 from nornir_coopchain.cli import app
 from nornir_coopchain.notify import Notice, WebhookNotifier
@@ -106,6 +106,13 @@ def site(sample_site: Path) -> Path:
     """The sample site with a policy for B that leaves every vote to a human."""
     (sample_site / "defer.yaml").write_text(yaml.safe_dump(DEFER))
     return sample_site
+
+
+def _take(bodies: queue.Queue[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """Exactly ``count`` bodies posted so far (10 s for each at most)."""
+    taken = [bodies.get(timeout=10) for _ in range(count)]
+    assert bodies.empty()
+    return taken
 
 
 def _deploy(url: str) -> str:
@@ -243,3 +250,32 @@ def test_watch_survives_a_chain_restart_and_never_votes_twice(site: Path, tmp_pa
         (vote.proposal_id, vote.support.name) for vote in votes if vote.voter.endswith("79C8")
     ]
     assert b_votes == [(first, "Approve"), (second["proposal_id"], "Approve")]
+
+
+@pytest.mark.anvil
+def test_a_verdict_by_deadline_is_told_after_a_watcher_restart(
+    site: Path, own_anvil: AnvilProcess, webhook: tuple[str, queue.Queue[dict[str, Any]]]
+) -> None:
+    """No event marks a vote that ends by its deadline: the watcher keeps the open proposals
+    beside its cursor and tells their verdict, and an emergency change left unratified."""
+    url, bodies = webhook
+    _deploy(own_anvil.url)
+    watch = ("watch", "--policy", "defer.yaml", "--max-polls", "1", "--notify-webhook", url, *B)
+    ordinary = run_json("propose", "--title", "Turn up", "--yes", *A)["proposal_id"]
+    emergency = ("--hosts", "site17-r1", "--emergency", "--yes", *A)
+    declared = run_json("propose", "--title", "Outage on r1", *emergency)["proposal_id"]
+    run(*watch)
+    needed = sorted((body["kind"], body["proposal_id"]) for body in _take(bodies, 2))
+    assert needed == [("vote-needed", ordinary), ("vote-needed", declared)]
+    with ChainClient.connect(own_anvil.url) as client:
+        DevChain(client).increase_time(2 * 3600)  # past both voting deadlines (1 h)
+    run(*watch)  # a new process: what is open comes from the state directory
+    told = _take(bodies, 3)
+    kinds = sorted((body["kind"], body["proposal_id"]) for body in told)
+    assert kinds == sorted(
+        [("verdict", ordinary), ("verdict", declared), ("unratified-emergency", declared)]
+    )
+    verdicts = [body for body in told if body["kind"] == "verdict"]
+    outcomes = {body["proposal_id"]: body["details"]["outcome"] for body in verdicts}
+    assert outcomes[declared] == "Rejected"
+    assert outcomes[ordinary] in ("Expired", "Rejected")

@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from nornir_coopchain._files import write_atomic
 from nornir_coopchain.chain.events import LogCursor
 from nornir_coopchain.chain.models import (
     ChainEvent,
@@ -59,6 +60,22 @@ class VoterAction(BaseModel):
     """The policy left the vote to a person (not: nothing to do)."""
 
 
+class _OpenProposals(BaseModel):
+    """Proposals whose vote has not ended, kept beside the event cursor across restarts."""
+
+    vote_end: dict[int, int] = {}
+    emergency: set[int] = set()
+
+    @classmethod
+    def load(cls, path: Path | None) -> _OpenProposals:
+        if path is None or not path.is_file():
+            return cls()
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            raise ConfigError(f"corrupted: {exc.errors()[0]['msg']}", source=str(path)) from exc
+
+
 class PolicyVoter:
     """Votes on new proposals as ``session``'s member, by ``policy``.
 
@@ -94,25 +111,34 @@ class PolicyVoter:
         )
         self._notified: set[tuple[NoticeKind, int]] = set()
         self._pending: list[Notice] = []
-        self._emergencies: dict[int, int] = {}  # declared emergency change -> ratify-by time
+        self._open_file = state_file.with_suffix(".open.json") if state_file else None
+        self._open = _OpenProposals.load(self._open_file)
 
     def poll_once(self) -> list[VoterAction]:
         """Handle every proposal created since the last poll; notify of what people should
         know (verdicts, records, failed verifications, unratified emergency changes)."""
         actions: list[VoterAction] = []
         self._pending = []
-        with self._cursor.batch() as logs:
-            for event in self.session.coop.decode_logs(logs):
-                logger.debug("event %s at block %s", event.kind, event.block_number)
-                if isinstance(event, ProposalCreated):
-                    action = self._handle(event)
-                    logger.info("proposal %s: %s", event.proposal_id, action.reason)
-                    actions.append(action)
-                    if action.needs_human:
-                        self._tell("vote-needed", event.proposal_id, action.reason)
-                else:
-                    self._observe(event)
-        self._check_ratification()
+        before = self._open.model_copy(deep=True)
+        try:
+            with self._cursor.batch() as logs:
+                for event in self.session.coop.decode_logs(logs):
+                    logger.debug("event %s at block %s", event.kind, event.block_number)
+                    if isinstance(event, ProposalCreated):
+                        self._open.vote_end[event.proposal_id] = event.vote_end
+                        action = self._handle(event)
+                        logger.info("proposal %s: %s", event.proposal_id, action.reason)
+                        actions.append(action)
+                        if action.needs_human:
+                            self._tell("vote-needed", event.proposal_id, action.reason)
+                    else:
+                        self._observe(event)
+                self._check_deadlines()
+                if self._open_file is not None:  # saved with the cursor, neither ahead
+                    write_atomic(self._open_file, self._open.model_dump_json().encode())
+        except BaseException:
+            self._open = before  # the batch is read again: so are its deadlines
+            raise
         for notice in self._pending:  # once the batch is done (a batch read again repeats)
             if self.notify is not None and (notice.kind, notice.proposal_id) not in self._notified:
                 self._notified.add((notice.kind, notice.proposal_id))
@@ -134,14 +160,9 @@ class PolicyVoter:
 
     def _observe(self, event: ChainEvent) -> None:
         if isinstance(event, EmergencyDeclared):
-            self._emergencies[event.proposal_id] = event.ratify_by
+            self._open.emergency.add(event.proposal_id)
         elif isinstance(event, VerdictReached):
-            pid, outcome = event.proposal_id, event.outcome.name
-            tally = f"{event.approve_units} approve, {event.reject_units} reject"
-            self._tell("verdict", pid, f"proposal {pid} is {outcome} ({tally})", outcome=outcome)
-            if pid in self._emergencies and event.outcome is ProposalState.Rejected:
-                del self._emergencies[pid]
-                self._unratified(pid)
+            self._verdict(event.proposal_id, event.outcome)
         elif isinstance(event, VerificationRecorded):
             pid, outcome = event.proposal_id, event.outcome.name
             counts = f"{event.devices_ok} devices verified, {event.devices_failed} failed"
@@ -154,22 +175,32 @@ class PolicyVoter:
                     devices_failed=event.devices_failed,
                 )
 
-    def _unratified(self, pid: int) -> None:
-        self._tell(
-            "unratified-emergency",
-            pid,
-            f"emergency change {pid} was NOT ratified by the co-owners (it stays applied: "
-            "an alarm, not a revert)",
-        )
+    def _verdict(self, pid: int, outcome: ProposalState) -> None:
+        """A proposal's vote ended: tell its outcome (an unratified emergency change too)."""
+        self._open.vote_end.pop(pid, None)
+        emergency = pid in self._open.emergency
+        self._open.emergency.discard(pid)
+        if outcome is ProposalState.Canceled:
+            return
+        info = self.session.coop.proposal(pid)
+        tally = f"{info.approve_units} approve, {info.reject_units} reject"
+        text = f"proposal {pid} is {outcome.name} ({tally})"
+        self._tell("verdict", pid, text, outcome=outcome.name)
+        if emergency and outcome in (ProposalState.Rejected, ProposalState.Expired):
+            self._tell(
+                "unratified-emergency",
+                pid,
+                f"emergency change {pid} was NOT ratified by the co-owners (it stays applied: "
+                "an alarm, not a revert)",
+            )
 
-    def _check_ratification(self) -> None:
-        """Emergency changes whose ratification deadline passed without approval."""
+    def _check_deadlines(self) -> None:
+        """Proposals whose voting deadline passed without a VerdictReached event: the
+        contract derives their verdict (e.g. Expired, or an emergency change unratified)."""
         now = self.session.client.now()
-        for pid, ratify_by in list(self._emergencies.items()):
-            if now > ratify_by:
-                del self._emergencies[pid]
-                if self.session.coop.proposal(pid).unratified:
-                    self._unratified(pid)
+        for pid, vote_end in list(self._open.vote_end.items()):
+            if now > vote_end:
+                self._verdict(pid, self.session.coop.state(pid))
 
     def watch(
         self,
