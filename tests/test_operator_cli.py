@@ -265,3 +265,20 @@ def test_a_new_member_goes_into_the_deployment_file(tmp_path: Path) -> None:
         assert [(m.operator, m.address, m.weight) for m in members][-1] == new
         assert len(members) == 4
     assert "# DEV KEYS" in sample.read_text()  # the sample's comments are kept
+
+
+@pytest.mark.anvil
+def test_canceling_the_pending_proposal_lets_the_change_be_declared_an_emergency(
+    deployed: Path,
+) -> None:
+    r1 = ("--hosts", "site17-r1", "--yes", *A)
+    pid = str(run_json("propose", *TITLE, *r1)["proposal_id"])
+    refused = run_json("propose", *TITLE, "--emergency", *r1, code=3)
+    assert f"cancel it (`coopchain cancel {pid}`)" in refused["error"]["message"]
+    run_json("cancel", pid, *A)
+    declared = run_json("propose", *TITLE, "--emergency", *r1)
+    assert (declared["proposal_id"], declared["emergency"], declared["resumed"]) == (
+        int(pid) + 1,
+        True,
+        False,
+    )

@@ -48,16 +48,20 @@ def cancel_change(session: CoopchainSession, proposal_id: int) -> str:
             f"proposal {proposal_id} is a declared emergency change: it cannot be canceled; "
             "the co-owners ratify it or not"
         )
-    root = session.settings.journal_dir()
-    chain_id = session.client.chain_id
-    journal = Journal.find(root, chain_id=chain_id, contract=coop.address, proposal_id=proposal_id)
-    record = journal.read() if journal is not None else None
-    if record is not None and record.phase in _PUSHED:
+    journal = Journal.find(
+        session.settings.journal_dir(),
+        chain_id=session.client.chain_id,
+        contract=coop.address,
+        proposal_id=proposal_id,
+    )
+    if journal is None:
+        return coop.cancel(session.account, proposal_id).tx_hash
+    record = journal.read()
+    if record.phase in _PUSHED:
         raise ChangeRefused(
-            f"proposal {proposal_id} is being pushed from {journal.path if journal else root} "
-            f"({record.phase}): finish it with `coopchain apply {proposal_id}` instead"
+            f"proposal {proposal_id} is being pushed ({record.phase}, journal {journal.path}): "
+            f"finish it with `coopchain apply {proposal_id}` instead"
         )
     tx_hash = coop.cancel(session.account, proposal_id).tx_hash
-    if journal is not None and record is not None:
-        journal.save(record.model_copy(update={"phase": "closed"}))
+    journal.save(record.model_copy(update={"phase": "closed"}))
     return tx_hash

@@ -420,7 +420,8 @@ def _resumable(session: CoopchainSession, proposal_id: int, emergency: bool) -> 
     if emergency and not session.coop.proposal(proposal_id).emergency:
         raise ChangeRefused(
             f"proposal {proposal_id} of the same change is pending as an ordinary proposal: "
-            "cancel it before declaring the change an emergency"
+            f"cancel it (`coopchain cancel {proposal_id}`) before declaring the change an "
+            "emergency"
         )
     return proposal_id
 
