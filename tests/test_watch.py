@@ -213,12 +213,15 @@ def _next(lines: queue.Queue[dict[str, Any]], event: str) -> dict[str, Any]:
 
 @pytest.mark.anvil
 @pytest.mark.slow
-def test_watch_survives_a_chain_restart_and_never_votes_twice(site: Path, tmp_path: Path) -> None:
+def test_watch_waits_for_the_chain_survives_its_restart_and_never_votes_twice(
+    site: Path, tmp_path: Path
+) -> None:
     needs_anvil()
     state = tmp_path / "anvil-state.json"
     chain = start_anvil(extra_args=["--state", str(state)])
     contract = _deploy(chain.url)
     run("sim", "build", "--without", "OPERATOR-C")
+    chain.stop()  # the watcher starts while the chain is down
     policy = "inventory/policies/operator-b.yaml"
     watch = [*CLI, "watch", "--policy", policy, "--interval", "0.2", "--json-lines", *B]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -226,6 +229,8 @@ def test_watch_survives_a_chain_restart_and_never_votes_twice(site: Path, tmp_pa
     lines: queue.Queue[dict[str, Any]] = queue.Queue()
     threading.Thread(target=_read_lines, args=(process, lines), daemon=True).start()
     try:
+        assert "cannot reach node" in _next(lines, "outage")["error"]
+        chain = start_anvil(port=chain.port, extra_args=["--state", str(state)])
         first = run_json("propose", "--title", "Turn up OPERATOR-C", "--yes", *A)["proposal_id"]
         assert (_next(lines, "action")["proposal_id"], "Approve") == (first, "Approve")
         chain.stop()  # anvil saves its state on the way out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,7 +32,7 @@ from nornir_coopchain.cli._common import (
     tally,
     tally_text,
 )
-from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.exceptions import ChainConnectionError, ConfigError
 from nornir_coopchain.notify import Notice, Notifier, deliver
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from nornir_coopchain.chain.models import SignedBallot
     from nornir_coopchain.model.rules import VoteType
     from nornir_coopchain.session import CoopchainSession
+    from nornir_coopchain.settings import CoopchainSettings
     from nornir_coopchain.voter.watch import VoterAction
 
 __all__ = ["app"]
@@ -296,6 +299,31 @@ def _notifiers(
     return notifiers
 
 
+def _when_reachable(
+    settings: CoopchainSettings, outage: Callable[[str, float], None], timeout: float | None
+) -> None:
+    """Wait until the chain answers and the key's member record reads, pausing longer each
+    time (from 0.5 s up to a minute); give up after ``timeout`` seconds (never if None).
+
+    Raises:
+        ChainConnectionError: still unreachable at the timeout.
+    """
+    from nornir_coopchain.session import open_session
+
+    give_up = None if timeout is None else time.monotonic() + timeout
+    pause = 0.5
+    while True:
+        try:
+            open_session(settings).member  # noqa: B018 - reads the member record
+            return
+        except ChainConnectionError as exc:
+            if give_up is not None and time.monotonic() + pause >= give_up:
+                raise
+            outage(str(exc), pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 60.0)
+
+
 @app.command()
 def watch(
     policy: Annotated[Path, typer.Option("--policy", help="This operator's voting policy YAML.")],
@@ -338,9 +366,10 @@ def watch(
     """Vote on each new proposal by a policy, or leave it to a human and say why.
 
     The event cursor persists under the state directory: a restart neither misses nor
-    repeats a proposal, and a chain that goes away is retried with a growing pause (up to a
-    minute). Notices (your vote is needed, verdict, recorded outcome, failed verification,
-    unratified emergency change) go to --notify-webhook and --notify-email.
+    repeats a proposal. A chain not up yet (unless --max-polls) or gone away is retried with
+    a growing pause (up to a minute). Notices (your vote is needed, verdict, recorded
+    outcome, failed verification, unratified emergency change) go to --notify-webhook and
+    --notify-email.
     """
     from nornir_coopchain.voter.policy import VoterPolicy
     from nornir_coopchain.voter.watch import PolicyVoter
@@ -369,7 +398,7 @@ def watch(
         if not quiet:
             err.print(f"[yellow]chain unreachable[/yellow] ({error}); retrying in {pause:g} s")
 
-    interrupted = False
+    interrupted, operator = False, None
     with outcome(as_json):
         if as_json and json_lines:
             raise ConfigError("give either --json or --json-lines", field="--json-lines")
@@ -383,20 +412,23 @@ def watch(
             password=password,
             dev_account=dev_account,
         )
-        with signer(settings) as session:
-            operator = session.operator
-            if rules.operator != operator:
-                raise ConfigError(
-                    f"the policy is {rules.operator}'s, but the key is {operator}'s",
-                    source=str(policy),
-                    field="operator",
-                )
-            cursor = settings.state_dir / "watch" / f"{session.coop.address}-{operator}.json"
-            voter = PolicyVoter(session, rules, state_file=cursor, notify=notice)
-            try:
-                with stopped_by_signals():  # Ctrl-C or kill ends the watch with its summary
+        try:
+            with stopped_by_signals():  # Ctrl-C or kill ends the watch with its summary
+                if max_polls is None:  # a service: wait for a chain that is not up yet
+                    _when_reachable(settings, outage, timeout)
+                with signer(settings) as session:
+                    operator = session.operator
+                    if rules.operator != operator:
+                        raise ConfigError(
+                            f"the policy is {rules.operator}'s, but the key is {operator}'s",
+                            source=str(policy),
+                            field="operator",
+                        )
+                    address = session.coop.address
+                    cursor = settings.state_dir / "watch" / f"{address}-{operator}.json"
+                    voter = PolicyVoter(session, rules, state_file=cursor, notify=notice)
                     if not as_json:
-                        err.print(f"watching {session.coop.address} as {operator} (Ctrl-C stops)")
+                        err.print(f"watching {address} as {operator} (Ctrl-C stops)")
                     voter.watch(
                         interval=interval,
                         max_polls=max_polls,
@@ -404,8 +436,8 @@ def watch(
                         on_action=report,
                         on_outage=outage,
                     )
-            except KeyboardInterrupt:
-                interrupted = True
+        except KeyboardInterrupt:
+            interrupted = True
     if as_json:
         emit(
             {
