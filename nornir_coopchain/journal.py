@@ -31,6 +31,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -150,6 +151,10 @@ class Journal:
     def exists(self) -> bool:
         """Whether this change has a journal."""
         return (self.path / "journal.json").is_file()
+
+    def discard(self) -> None:
+        """Delete this change's journal directory (a change that never reached the chain)."""
+        shutil.rmtree(self.path, ignore_errors=True)
 
     def read(self) -> ChangeJournal:
         """Load ``journal.json``.

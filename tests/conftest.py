@@ -4,6 +4,7 @@ Chain fixtures: ``anvil`` (one anvil per session), ``chain`` (a connected ChainC
 embedded chain and on anvil), ``free_gas_chain`` (anvil with zero gas price and base fee,
 like a Besu QBFT consortium), ``stalled_anvil`` (anvil that never mines), ``probe_artifact``
 and ``probe`` (a tiny test contract, see tests/contracts_fixture/Probe.sol).
+``sample_site``: the sample inventory and templates in a scratch directory, made current.
 
 anvil tests carry ``@pytest.mark.anvil``; without anvil they are skipped locally and fail
 in CI (``CI=true``).
@@ -11,10 +12,12 @@ in CI (``CI=true``).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 from needs import needs_anvil
 
 from nornir_coopchain.chain.accounts import dev_accounts
@@ -29,6 +32,22 @@ if TYPE_CHECKING:
     from web3.contract import Contract
 
 FIXTURES = Path(__file__).parent / "contracts_fixture"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def sample_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample inventory and templates in ``tmp_path`` (the current directory), with the
+    SIMULATED devices' state under ``devices/`` and the operator's under ``state/``."""
+    for name in ("inventory", "templates"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    defaults = tmp_path / "inventory" / "defaults.yaml"
+    data = yaml.safe_load(defaults.read_text())
+    data["connection_options"]["napalm"]["extras"]["optional_args"]["state_dir"] = "devices"
+    data["connection_options"]["coopchain"]["extras"]["state_dir"] = "state"
+    defaults.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def _start_anvil(extra_args: Sequence[str] = ()) -> AnvilProcess:

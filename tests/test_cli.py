@@ -212,8 +212,12 @@ def test_emergency_change_applied_before_the_vote_and_unratified_in_status(
 
 @pytest.mark.anvil
 def test_propose_shows_the_diffs_and_asks_first(contract: str) -> None:
+    unanswered = CliRunner().invoke(app, ["propose", "--title", "Build out", *A], input="")
+    assert unanswered.exit_code == 2, unanswered.output  # no terminal, no --yes: not "Aborted."
+    assert "add --yes to propose without asking" in unanswered.stderr
     declined = CliRunner().invoke(app, ["propose", "--title", "Build out", *A], input="n\n")
-    assert declined.exit_code == 1
+    assert declined.exit_code == 3
+    assert "declined: nothing was proposed" in declined.stderr
     assert "site17-r4 (eos)" in declined.stdout
     assert "+router bgp 65017" in declined.stdout
     assert "Propose this change of 4 device(s) on TOWER-017?" in declined.stderr

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AnvilProcess", "DevChain", "find_anvil", "start_anvil"]
 
-_REPO_ANVIL = Path(__file__).resolve().parents[2] / "tools" / "node_modules" / ".bin" / "anvil"
+_TOOLS_ANVIL = Path("tools", "node_modules", ".bin", "anvil")
+_REPO_ANVIL = Path(__file__).resolve().parents[2] / _TOOLS_ANVIL
 
 
 class DevChain:
@@ -117,13 +118,20 @@ class DevChain:
 
 
 def find_anvil() -> str | None:
-    """``$COOPCHAIN_ANVIL``, then ``tools/node_modules/.bin/anvil`` in the repo, then PATH."""
+    """``$COOPCHAIN_ANVIL``, then PATH, then ``tools/node_modules/.bin/anvil`` of the checkout
+    holding the current directory (or one of its parents), then of the installed package's."""
     configured = os.environ.get("COOPCHAIN_ANVIL")
     if configured:
         return configured if os.access(configured, os.X_OK) else None
-    if os.access(_REPO_ANVIL, os.X_OK):
-        return str(_REPO_ANVIL)
-    return shutil.which("anvil")
+    found = shutil.which("anvil")
+    if found is not None:
+        return found
+    here = Path.cwd().resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / _TOOLS_ANVIL
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return str(_REPO_ANVIL) if os.access(_REPO_ANVIL, os.X_OK) else None
 
 
 def _free_port() -> int:
@@ -206,7 +214,10 @@ def start_anvil(
     """
     binary = find_anvil()
     if binary is None:
-        raise ConfigError("anvil not found: run `npm ci --prefix tools`")
+        raise ConfigError(
+            "anvil not found: run `npm ci --prefix tools` in the checkout, put anvil on PATH, "
+            "or set COOPCHAIN_ANVIL to its path"
+        )
     for attempt in range(3):  # a free port can be taken between probing and binding
         chosen = port or _free_port()
         log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by AnvilProcess.stop

@@ -187,7 +187,8 @@ def audit(
 ) -> None:
     """Check a change's record: manifest, evidence root and each device, from chain and journal.
 
-    Exit 1 if the audit fails.
+    Exit 1 if the audit fails; a proposal never applied is reported as such (result
+    "not applied", exit 0).
     """
     from nornir_coopchain.gate import audit_change
 
@@ -229,11 +230,18 @@ def audit(
             ]
             verdict = "[green]pass[/green]" if device.passed else "[red]fail[/red]"
             table.add_row(device.host, *marks, verdict)
-        out.print(table)
+        if report.devices:
+            out.print(table)
         for problem in report.problems:
             out.print(f"[red]problem[/red]: {escape(problem)}")
-        out.print(f"audit of #{proposal_id} ({report.state.name}): {report.result}")
-    if report.result != "pass":
+        if not report.recorded:
+            out.print(
+                f"#{proposal_id} was never applied ({report.state.name}): no verification is "
+                "recorded, so there is nothing to audit; its content matches its on-chain hash"
+            )
+        else:
+            out.print(f"audit of #{proposal_id} ({report.state.name}): {report.result}")
+    if report.result == "fail":
         raise typer.Exit(EXIT_FAILED)
 
 

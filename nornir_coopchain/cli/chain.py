@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -92,7 +93,9 @@ def _announce(anvil: AnvilProcess, state: Path, as_json: bool) -> None:
 
 @chain_app.command("up")
 def chain_up(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8545,
+    port: Annotated[
+        int, typer.Option(envvar="COOPCHAIN_CHAIN_PORT", help="Port on 127.0.0.1.")
+    ] = 8545,
     state: Annotated[
         Path, typer.Option(help="Chain state file: loaded at start, saved on exit.")
     ] = Path(".coopchain/anvil-state.json"),
@@ -107,6 +110,8 @@ def chain_up(
     """DEV CHAIN: run anvil in the foreground on 127.0.0.1 for other terminals; Ctrl-C stops it.
 
     Its accounts are anvil's publicly known dev keys: never use them on a real network.
+    anvil is taken from $COOPCHAIN_ANVIL, else PATH, else tools/node_modules/.bin of the
+    checkout holding the current directory.
     """
     from nornir_coopchain.chain.devchain import start_anvil
 
@@ -181,6 +186,53 @@ def chain_deploy(
     out.print(f"deployed CoopChain at [bold]{coop.address}[/bold] on chain {chain_id}")
     if write_inventory:
         out.print(f"contract address written to {inventory / 'defaults.yaml'}")
+
+
+@chain_app.command("fund")
+def chain_fund(
+    address: Annotated[str, typer.Argument(help="The account to fund (0x…).")],
+    eth: Annotated[float, typer.Option("--eth", min=0, help="How much ether to send.")] = 10.0,
+    inventory: InventoryOption = Path("inventory"),
+    chain: ChainOption = None,
+    dev_account: Annotated[
+        int,
+        typer.Option(
+            "--dev-account",
+            help="DEV CHAINS ONLY: send from anvil's publicly known dev key N.",
+        ),
+    ] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """DEV CHAIN: send ether from a dev account to an account (e.g. a new keystore's) so it can
+    pay for its transactions."""
+    from nornir_coopchain.session import chain_client, close_all
+
+    with outcome(as_json):
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+            raise ConfigError(f"{address!r} is not an account address", field="address")
+        settings = resolve_settings(inventory, chain=chain, dev_account=dev_account)
+        try:
+            client = chain_client(settings)
+            sender = _deployer(settings, client)
+            wei = int(eth * 10**18)
+            tx_hash = client.send_transaction(sender, {"to": address, "value": wei})
+            client.wait_for_receipt(tx_hash)
+            balance = client.w3.eth.get_balance(address)  # type: ignore[arg-type]
+        finally:
+            close_all()
+    if as_json:
+        emit(
+            {
+                "address": address,
+                "tx_hash": "0x" + tx_hash.hex().removeprefix("0x"),
+                "balance_wei": balance,
+            }
+        )
+        return
+    ether = balance / 10**18
+    out.print(
+        f"sent {eth:g} ETH to {address} from DEV account {dev_account}; balance {ether:g} ETH"
+    )
 
 
 @chain_app.command("check-deployment")

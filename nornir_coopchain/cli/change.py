@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from nornir_coopchain.cli._common import (
     EXIT_FAILED,
+    EXIT_REFUSED,
     ChainOption,
     ContractOption,
     DevAccountOption,
@@ -26,6 +28,7 @@ from nornir_coopchain.cli._common import (
     TemplatesOption,
     check_proposal,
     emit,
+    err,
     host_progress,
     iso,
     out,
@@ -90,10 +93,30 @@ def _device_json(device: DeviceChange) -> dict[str, Any]:
 
 
 def _show_diffs(devices: tuple[DeviceChange, ...]) -> None:
-    for device in devices:
-        tenants = ", ".join(device.tenants) or "none"
-        out.print(Rule(f"{device.host} ({device.platform}), tenants touched: {tenants}"))
-        out.print(Syntax(device.diff, "diff", background_color="default"))
+    """Each device's diff; through a pager ($PAGER) when longer than a terminal's screen."""
+    lines = sum(device.diff.count("\n") + 2 for device in devices)
+    long = out.is_terminal and lines > out.size.height
+    with out.pager(styles=True) if long else nullcontext():
+        for device in devices:
+            tenants = ", ".join(device.tenants) or "none"
+            out.print(Rule(f"{device.host} ({device.platform}), tenants touched: {tenants}"))
+            out.print(Syntax(device.diff, "diff", background_color="default"))
+
+
+def _confirm(question: str) -> None:
+    """Ask on the terminal; no answer (no terminal, stdin closed) is bad input (exit 2) and
+    "no" is a refusal (exit 3); either way nothing was sent."""
+    try:
+        agreed = typer.confirm(question, err=True)
+    except typer.Abort as exc:
+        raise ConfigError(
+            "no answer to the confirmation (no terminal, or stdin closed): nothing was "
+            "proposed; add --yes to propose without asking",
+            field="--yes",
+        ) from exc
+    if not agreed:
+        err.print("declined: nothing was proposed")
+        raise typer.Exit(EXIT_REFUSED)
 
 
 @app.command()
@@ -179,29 +202,29 @@ def propose(
                 created_at=now,
                 templates=templates,
             )
+            # Refused before the diffs: a change too big to propose is not shown either.
+            check_proposal_size(session, content.chain_bytes(), content.device_count)
             if not as_json:
                 _show_diffs(content.devices)
-            check_proposal_size(session, content.chain_bytes(), content.device_count)
             if not yes:
                 what = "Declare this EMERGENCY change" if emergency else "Propose this change"
-                typer.confirm(
-                    f"{what} of {content.device_count} device(s) on {target}?",
-                    abort=True,
-                    err=True,
-                )
+                _confirm(f"{what} of {content.device_count} device(s) on {target}?")
             submit = declare_emergency_change if emergency else propose_change
             with spinner("signing and sending the proposal", not as_json):
                 handle = submit(session, content, prepared.candidates)
-                ratify_by = session.coop.proposal(handle.proposal_id).vote_end
+                on_chain = session.coop.proposal(handle.proposal_id)
+                ratify_by = on_chain.vote_end
+            if handle.resumed:  # what the chain holds, not this run's fresh render
+                content = handle.journal.content()
     if as_json:
         emit(
             {
                 "proposal_id": handle.proposal_id,
                 "tx_hash": handle.tx_hash,
                 "resumed": handle.resumed,
-                "content_hash": content.content_hash(),
+                "content_hash": on_chain.content_hash,
                 "resource_set": target,
-                "window": _window_json(content.window.start, content.window.end),
+                "window": _window_json(on_chain.window_start, on_chain.window_end),
                 "devices": [_device_json(device) for device in content.devices],
                 "emergency": emergency,
                 **({"ratify_by": ratify_by, "ratify_by_utc": iso(ratify_by)} if emergency else {}),
@@ -433,3 +456,39 @@ def show(
             out.print(f"re-render of {host}: {verdict}")
     if mismatch:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def cancel(
+    proposal_id: ProposalArgument,
+    inventory: InventoryOption = Path("inventory"),
+    chain: ChainOption = None,
+    contract: ContractOption = None,
+    keystore: KeystoreOption = None,
+    password: PasswordOption = None,
+    dev_account: DevAccountOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Withdraw your own proposal while it is Active or Approved (not yet pushed).
+
+    Exit 3 if it may not be canceled (not yours, already decided or pushed, an emergency).
+    """
+    from nornir_coopchain.gate import cancel_change
+
+    with outcome(as_json):
+        settings = resolve_settings(
+            inventory,
+            chain=chain,
+            contract=contract,
+            keystore=keystore,
+            password=password,
+            dev_account=dev_account,
+        )
+        with signer(settings) as session:
+            check_proposal(session.coop, proposal_id)
+            with spinner(f"canceling #{proposal_id}", not as_json):
+                tx_hash = cancel_change(session, proposal_id)
+    if as_json:
+        emit({"proposal_id": proposal_id, "state": "Canceled", "tx_hash": tx_hash})
+        return
+    out.print(f"canceled [bold]#{proposal_id}[/bold], tx {tx_hash}")

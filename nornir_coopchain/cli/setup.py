@@ -5,6 +5,8 @@ from __future__ import annotations
 import getpass
 import json
 import shutil
+import site
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -37,9 +39,21 @@ CHAIN_UP_URL = "http://127.0.0.1:8545"
 _SAMPLE = ("inventory", "templates")
 
 
+def _sample_dirs() -> tuple[Path, ...]:
+    """Where the sample site may be: the project checkout, the current directory, and the
+    installed package's data (``share/nornir_coopchain`` under the install prefix)."""
+    share = Path("share", "nornir_coopchain")
+    return (
+        Path(nornir_coopchain.__file__).resolve().parents[1],
+        Path.cwd(),
+        Path(sys.prefix) / share,
+        Path(site.getuserbase()) / share,
+    )
+
+
 def _sample_dir() -> Path | None:
-    """The project checkout holding the sample inventory and templates, if any."""
-    for candidate in (Path(nornir_coopchain.__file__).resolve().parents[1], Path.cwd()):
+    """The first place holding the sample inventory and templates, if any."""
+    for candidate in _sample_dirs():
         if all((candidate / name).is_dir() for name in _SAMPLE):
             return candidate
     return None
@@ -52,8 +66,9 @@ def _scaffold(directory: Path) -> dict[str, str]:
         sample = _sample_dir()
         if sample is None:
             raise ConfigError(
-                "no sample inventory/ and templates/ found next to the installed package or "
-                "in the current directory: run from the project checkout",
+                "no sample inventory/ and templates/ found in the project checkout, the "
+                f"current directory or the installed package's data ({sys.prefix}/share/"
+                "nornir_coopchain): reinstall with `pip install .`",
                 field=", ".join(wanted),
             )
         for name in wanted:
@@ -68,11 +83,50 @@ def _keystore_address(path: Path) -> str:
         raise KeystoreError("exists but is not a keystore V3 file", source=str(path)) from exc
 
 
+MIN_PASSWORD_LENGTH = 12
+
+
+def check_password_strength(secret: str, source: str) -> None:
+    """Refuse a weak keystore password: at least 12 characters of at least two kinds (lower
+    case, upper case, digits, anything else), and not one character repeated.
+
+    Raises:
+        KeystoreError: naming the rule (never the password).
+    """
+    kinds = sum(
+        any(test(char) for char in secret)
+        for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+    )
+    if len(secret) < MIN_PASSWORD_LENGTH or kinds < 2 or len(set(secret)) < 4:
+        raise KeystoreError(
+            f"password too weak: use at least {MIN_PASSWORD_LENGTH} characters mixing at least "
+            "two of lower case, upper case, digits and other characters (a passphrase of "
+            "several words will do)",
+            source=source,
+        )
+
+
 def _new_password(source: PasswordSource, path: Path) -> str:
     secret = source.read(purpose=str(path))
+    check_password_strength(secret, str(path))
     if source.prompt and getpass.getpass("Repeat password: ") != secret:
         raise KeystoreError("the passwords differ", source=str(path))
     return secret
+
+
+def _next_steps(operator: str, address: str) -> list[str]:
+    """The commands that make the new key a funded member on a dev chain, in order."""
+    return [
+        "coopchain chain up  # in another terminal; leave it running",
+        "coopchain chain deploy --dev-account 0 --write-inventory  # or set the consortium's "
+        "contract in inventory/defaults.yaml",
+        f"coopchain chain fund {address} --dev-account 0",
+        f"coopchain member add {address} --operator {operator} --dev-account 0",
+        "coopchain vote N approve --dev-account 1  # N: the number `member add` printed",
+        "coopchain vote N approve --dev-account 2",
+        "coopchain member execute N  # with your own key; adds you to inventory/deployment.yaml",
+        "coopchain members",
+    ]
 
 
 @app.command()
@@ -133,6 +187,7 @@ def init(
         "address": address,
         "defaults": str(defaults),
         "chain_url": updates.get("chain_url", extras.get("chain_url")),
+        "next_steps": _next_steps(operator, address),
     }
     if as_json:
         emit(report)
@@ -142,10 +197,9 @@ def init(
     state = "created" if created else "kept (existing)"
     out.print(f"keystore {keystore} {state}: [bold]{address}[/bold]")
     out.print(f"{defaults}: keystore, password source and operator set")
-    out.print(
-        "next: `coopchain chain up` in another terminal, then "
-        "`coopchain chain deploy --write-inventory`"
-    )
+    out.print(f"next, on a dev chain, in {directory}:")
+    for step in _next_steps(operator, address):
+        out.print(f"  {step}")
 
 
 def _progress(enabled: bool) -> Callable[[str], None]:

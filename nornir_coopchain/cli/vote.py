@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,13 +33,15 @@ from nornir_coopchain.cli._common import (
     tally_text,
     tenant_patterns,
 )
-from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.exceptions import ChainConnectionError, ConfigError
+from nornir_coopchain.notify import Notice, Notifier, deliver
 
 if TYPE_CHECKING:
     from nornir_coopchain.chain.contract import CoopChain
     from nornir_coopchain.chain.models import SignedBallot
     from nornir_coopchain.model.rules import VoteType
     from nornir_coopchain.session import CoopchainSession
+    from nornir_coopchain.settings import CoopchainSettings
     from nornir_coopchain.voter.watch import VoterAction
 
 __all__ = ["app"]
@@ -58,6 +62,14 @@ class Support(str, Enum):
         from nornir_coopchain.model.rules import VoteType
 
         return VoteType[self.value.capitalize()]
+
+
+class WebhookStyle(str, Enum):
+    """A webhook's payload form (see :mod:`nornir_coopchain.notify`)."""
+
+    generic = "generic"
+    slack = "slack"
+    teams = "teams"
 
 
 SupportArgument = Annotated[Support, typer.Argument(help="approve, reject or abstain.")]
@@ -264,9 +276,53 @@ def _action_json(action: VoterAction) -> dict[str, Any]:
 
 
 def _action_line(action: VoterAction) -> str:
-    if action.vote is None:
-        return f"#{action.proposal_id}: left to a human: {action.reason}"
-    return f"#{action.proposal_id}: voted {action.vote.name} (tx {action.tx_hash}): {action.reason}"
+    if action.vote is not None:
+        pid, tx = action.proposal_id, action.tx_hash
+        return f"#{pid}: voted {action.vote.name} (tx {tx}): {action.reason}"
+    if action.needs_human:
+        return f"#{action.proposal_id}: left to a human (your vote is needed): {action.reason}"
+    return f"#{action.proposal_id}: nothing to do: {action.reason}"
+
+
+def _notifiers(
+    webhooks: list[str], style: WebhookStyle, mail_to: list[str], smtp: str | None, sender: str
+) -> list[Notifier]:
+    from nornir_coopchain.notify import EmailNotifier, WebhookNotifier
+
+    notifiers: list[Notifier] = [WebhookNotifier(url, style.value) for url in webhooks]
+    if mail_to:
+        if smtp is None:
+            raise ConfigError("--notify-email needs --smtp HOST:PORT", field="--smtp")
+        host, _, port = smtp.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{smtp!r} is not HOST:PORT", field="--smtp")
+        notifiers.append(EmailNotifier(host, int(port), sender=sender, to=mail_to))
+    return notifiers
+
+
+def _when_reachable(
+    settings: CoopchainSettings, outage: Callable[[str, float], None], timeout: float | None
+) -> None:
+    """Wait until the chain answers and the key's member record reads, pausing longer each
+    time (from 0.5 s up to a minute); give up after ``timeout`` seconds (never if None).
+
+    Raises:
+        ChainConnectionError: still unreachable at the timeout.
+    """
+    from nornir_coopchain.session import open_session
+
+    give_up = None if timeout is None else time.monotonic() + timeout
+    pause = 0.5
+    while True:
+        try:
+            open_session(settings).member  # noqa: B018 - reads the member record
+            return
+        except ChainConnectionError as exc:
+            if give_up is not None and time.monotonic() + pause >= give_up:
+                raise
+            outage(str(exc), pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 60.0)
 
 
 @app.command()
@@ -277,6 +333,29 @@ def watch(
         int | None, typer.Option(min=1, help="Stop after N polls (default: run until Ctrl-C).")
     ] = None,
     timeout: Annotated[float | None, typer.Option(min=0, help="Stop after S seconds.")] = None,
+    json_lines: Annotated[
+        bool,
+        typer.Option(
+            "--json-lines", help="Print one JSON object per line as things happen (for logs)."
+        ),
+    ] = False,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option("--notify-webhook", help="POST each notice as JSON to this URL (repeatable)."),
+    ] = None,
+    webhook_format: Annotated[
+        WebhookStyle, typer.Option("--webhook-format", help="The webhooks' payload form.")
+    ] = WebhookStyle.generic,
+    mail_to: Annotated[
+        list[str] | None,
+        typer.Option("--notify-email", help="Mail each notice to this address (repeatable)."),
+    ] = None,
+    smtp: Annotated[
+        str | None, typer.Option("--smtp", help="SMTP server HOST:PORT for --notify-email.")
+    ] = None,
+    mail_from: Annotated[
+        str, typer.Option("--mail-from", help="From address of the notices.")
+    ] = "coopchain@localhost",
     inventory: InventoryOption = Path("inventory"),
     chain: ChainOption = None,
     contract: ContractOption = None,
@@ -288,20 +367,43 @@ def watch(
     """Vote on each new proposal by a policy, or leave it to a human and say why.
 
     The event cursor persists under the state directory: a restart neither misses nor
-    repeats a proposal.
+    repeats a proposal. A chain not up yet (unless --max-polls) or gone away is retried with
+    a growing pause (up to a minute). Notices (your vote is needed, verdict, recorded
+    outcome, failed verification, unratified emergency change) go to --notify-webhook and
+    --notify-email.
     """
     from nornir_coopchain.voter.policy import VoterPolicy
     from nornir_coopchain.voter.watch import PolicyVoter
 
     actions: list[VoterAction] = []
+    quiet = as_json or json_lines
+
+    def line(payload: dict[str, Any]) -> None:
+        if json_lines:
+            emit(payload)
 
     def report(action: VoterAction) -> None:
         actions.append(action)
-        if not as_json:
+        line({"event": "action", **_action_json(action)})
+        if not quiet:
             out.print(_action_line(action))
 
-    interrupted = False
+    def notice(item: Notice) -> None:
+        line({"event": "notice", **item.model_dump(mode="json")})
+        if not quiet:
+            out.print(f"notice {item.kind}: {item.text}")
+        deliver(notifiers, item)
+
+    def outage(error: str, pause: float) -> None:
+        line({"event": "outage", "error": error, "retry_in": pause})
+        if not quiet:
+            err.print(f"[yellow]chain unreachable[/yellow] ({error}); retrying in {pause:g} s")
+
+    interrupted, operator = False, None
     with outcome(as_json):
+        if as_json and json_lines:
+            raise ConfigError("give either --json or --json-lines", field="--json-lines")
+        notifiers = _notifiers(webhook or [], webhook_format, mail_to or [], smtp, mail_from)
         rules = VoterPolicy.load(policy)
         settings = resolve_settings(
             inventory,
@@ -311,26 +413,39 @@ def watch(
             password=password,
             dev_account=dev_account,
         )
-        with signer(settings) as session:
-            operator = session.operator
-            if rules.operator != operator:
-                raise ConfigError(
-                    f"the policy is {rules.operator}'s, but the key is {operator}'s",
-                    source=str(policy),
-                    field="operator",
-                )
-            cursor = settings.state_dir / "watch" / f"{session.coop.address}-{operator}.json"
-            patterns = tenant_patterns(inventory)  # to recompute the affected tenants
-            voter = PolicyVoter(session, rules, state_file=cursor, tenant_patterns=patterns)
-            try:
-                with stopped_by_signals():  # Ctrl-C or kill ends the watch with its summary
-                    if not as_json:
-                        err.print(f"watching {session.coop.address} as {operator} (Ctrl-C stops)")
-                    voter.watch(
-                        interval=interval, max_polls=max_polls, timeout=timeout, on_action=report
+        try:
+            with stopped_by_signals():  # Ctrl-C or kill ends the watch with its summary
+                if max_polls is None:  # a service: wait for a chain that is not up yet
+                    _when_reachable(settings, outage, timeout)
+                with signer(settings) as session:
+                    operator = session.operator
+                    if rules.operator != operator:
+                        raise ConfigError(
+                            f"the policy is {rules.operator}'s, but the key is {operator}'s",
+                            source=str(policy),
+                            field="operator",
+                        )
+                    address = session.coop.address
+                    cursor = settings.state_dir / "watch" / f"{address}-{operator}.json"
+                    patterns = tenant_patterns(inventory)  # to recompute the affected tenants
+                    voter = PolicyVoter(
+                        session,
+                        rules,
+                        state_file=cursor,
+                        tenant_patterns=patterns,
+                        notify=notice,
                     )
-            except KeyboardInterrupt:
-                interrupted = True
+                    if not as_json:
+                        err.print(f"watching {address} as {operator} (Ctrl-C stops)")
+                    voter.watch(
+                        interval=interval,
+                        max_polls=max_polls,
+                        timeout=timeout,
+                        on_action=report,
+                        on_outage=outage,
+                    )
+        except KeyboardInterrupt:
+            interrupted = True
     if as_json:
         emit(
             {
@@ -340,5 +455,7 @@ def watch(
                 "actions": [_action_json(action) for action in actions],
             }
         )
+    elif json_lines:
+        emit({"event": "stopped", "interrupted": interrupted, "actions": len(actions)})
     elif not actions:
         out.print("no new proposals")

@@ -3,6 +3,7 @@
 ``run_gated_change`` does the whole flow; the steps are also available one by one:
 :func:`prepare_change` → :func:`build_content` → :func:`propose_change` →
 :func:`wait_for_verdict` → :func:`apply_change` → :func:`audit_change`.
+:func:`cancel_change` withdraws one's own proposal before it is pushed.
 
 Break-glass: ``run_emergency_change`` declares an emergency change
 (:func:`declare_emergency_change`, emergency role only) and applies and records it at once,
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from nornir_coopchain.gate.apply import ChangeOutcome, DeviceOutcome, apply_change
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.gate.audit import AuditReport, DeviceAudit, audit_change, audit_proof
+from nornir_coopchain.gate.cancel import cancel_change
 from nornir_coopchain.gate.dryrun import DryRunReport, dry_run_change, session_resource_set
 from nornir_coopchain.gate.propose import (
     MAX_CONTENT_BYTES,
@@ -60,6 +62,7 @@ __all__ = [
     "audit_change",
     "audit_proof",
     "build_content",
+    "cancel_change",
     "declare_emergency_change",
     "dry_run_change",
     "fetch_change",

@@ -44,10 +44,15 @@ class AuditReport(BaseModel):
     evidence_root_ok: bool
     devices: tuple[DeviceAudit, ...]
     problems: tuple[str, ...]
+    recorded: bool = True
+    """False: no verification was ever recorded (never applied), so there is nothing to audit."""
 
     @property
     def result(self) -> str:
-        """``pass`` when the record matches the evidence and every device verified."""
+        """``pass`` when the record matches the evidence and every device verified;
+        ``not applied`` when the content checks out and no verification was recorded."""
+        if self.content_ok and not self.recorded:
+            return "not applied"
         ok = self.content_ok and self.evidence_root_ok and not self.problems
         return "pass" if ok and all(device.passed for device in self.devices) else "fail"
 
@@ -92,7 +97,15 @@ def audit_change(
     )
     recorded = info.state in (ProposalState.Verified, ProposalState.VerificationFailed)
     if not (recorded or info.recorded):  # an emergency change may be recorded while Active
-        problems.append(f"no verification recorded: proposal is {info.state.name}")
+        return AuditReport(
+            proposal_id=proposal_id,
+            state=info.state,
+            content_ok=True,
+            evidence_root_ok=False,
+            devices=(),
+            problems=(),
+            recorded=False,
+        )
     journal = Journal.find(
         journal_root, chain_id=coop.client.chain_id, contract=coop.address, proposal_id=proposal_id
     )

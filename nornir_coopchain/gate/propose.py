@@ -15,7 +15,7 @@ from nornir.core.task import MultiResult, Result, Task
 from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.chain.models import ProposalCreated
-from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ProposalTooLarge
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ContractError, ProposalTooLarge
 from nornir_coopchain.journal import ChangeJournal, Journal
 from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
 from nornir_coopchain.model.diffs import touched_tenants
@@ -426,7 +426,8 @@ def _resumable(session: CoopchainSession, proposal_id: int, emergency: bool) -> 
     if emergency and not session.coop.proposal(proposal_id).emergency:
         raise ChangeRefused(
             f"proposal {proposal_id} of the same change is pending as an ordinary proposal: "
-            "cancel it before declaring the change an emergency"
+            f"cancel it (`coopchain cancel {proposal_id}`) before declaring the change an "
+            "emergency"
         )
     return proposal_id
 
@@ -502,7 +503,11 @@ def _submit(
     journal.save(record.model_copy(update={"propose_from_block": client.block_number()}))
     signature = coop.sign_request(session.account, request, emergency=emergency)
     submit = coop.declare_emergency if emergency else coop.propose
-    created = submit(session.account, request, signature, posted)
+    try:
+        created = submit(session.account, request, signature, posted)
+    except ContractError:  # refused: no proposal exists, so nothing is left to resume
+        journal.discard()
+        raise
     journal.save(
         journal.read().model_copy(
             update={
