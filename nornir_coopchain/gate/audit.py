@@ -50,8 +50,9 @@ class AuditReport(BaseModel):
     @property
     def result(self) -> str:
         """``pass`` when the record matches the evidence and every device verified;
-        ``not applied`` when the content checks out and no verification was recorded."""
-        if self.content_ok and not self.recorded:
+        ``not applied`` when the content checks out (also against what its proposer declared)
+        and no verification was recorded."""
+        if self.content_ok and not self.recorded and not self.problems:
             return "not applied"
         ok = self.content_ok and self.evidence_root_ok and not self.problems
         return "pass" if ok and all(device.passed for device in self.devices) else "fail"
@@ -103,7 +104,7 @@ def audit_change(
             content_ok=True,
             evidence_root_ok=False,
             devices=(),
-            problems=(),
+            problems=tuple(problems),
             recorded=False,
         )
     journal = Journal.find(
