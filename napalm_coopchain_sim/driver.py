@@ -74,6 +74,10 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
     * ``commit_error`` (bool): ``commit_config()`` raises ``CommitError``, changing nothing.
     * ``supports_commit_confirm`` (bool, default True): if False, ``commit_config()`` with
       ``revert_in`` and ``confirm_commit()`` raise ``NotImplementedError``.
+    * ``commit_checks_base`` (bool, default True): if False, ``commit_config()`` takes no
+      ``expected_running`` (it cannot check the running config inside the commit), as a
+      plain NAPALM driver such as eos; the caller then learns what the device ran before the
+      commit from ``get_rollback_config()``.
 
     Other keys (nornir_napalm adds ``port`` and ``ssh_config_file``) are ignored.
 
@@ -106,6 +110,8 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
         )
         self._candidate: tuple[str, str] | None = None  # ("replace" | "merge", text)
         self._open = False
+        if not self.options.commit_checks_base:
+            self.commit_config = self._commit_unchecked  # type: ignore[method-assign,assignment]
 
     # -- session -----------------------------------------------------------------------------
 
@@ -221,6 +227,25 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
             state.running = apply_drops(candidate, self.options.commit_drops)
             state.commits += 1
         self._candidate = None
+
+    def _commit_unchecked(self, message: str = "", revert_in: int | None = None) -> None:
+        """``commit_config`` with ``commit_checks_base`` False: no ``expected_running``."""
+        CoopchainSimDriver.commit_config(self, message, revert_in)
+
+    def get_rollback_config(self) -> str:
+        """Returns the running config the device saved before its last commit.
+
+        It is what ``rollback()`` restores: the pending commit-confirm's revert point, else
+        the config before the last commit (not a NAPALM getter: a coopchain extension).
+
+        Raises:
+            CommitError: when the device has never committed.
+        """
+        with self._device("get_rollback_config") as state:
+            saved = state.pending.revert_to if state.pending is not None else state.previous
+        if saved is None:
+            raise CommitError(f"{self.hostname}: no commit to roll back")
+        return saved
 
     def has_pending_commit(self) -> bool:
         """Returns True while a commit-confirm waits for ``confirm_commit()``."""

@@ -68,6 +68,7 @@ class SimOptions:
     commit_drops: tuple[re.Pattern[str], ...] = ()
     commit_error: bool = False
     supports_commit_confirm: bool = True
+    commit_checks_base: bool = True
 
     @classmethod
     def parse(cls, optional_args: dict[str, Any] | None) -> SimOptions:
@@ -102,4 +103,5 @@ class SimOptions:
             commit_drops=patterns,
             commit_error=_flag(args, "commit_error", False),
             supports_commit_confirm=_flag(args, "supports_commit_confirm", True),
+            commit_checks_base=_flag(args, "commit_checks_base", True),
         )

@@ -359,3 +359,19 @@ def test_commit_checks_the_expected_running_config_atomically() -> None:
     assert not device.has_pending_commit()
     device.commit_config(expected_running=changed)  # the candidate stays loaded
     assert device.get_config(retrieve="running")["running"] == NEW
+
+
+def test_a_device_without_the_in_commit_check_tells_its_saved_pre_commit_config() -> None:
+    import inspect
+
+    device = _driver("r1", initial_config=BASE, commit_checks_base=False)
+    assert "expected_running" not in inspect.signature(device.commit_config).parameters
+    with pytest.raises(CommitError, match="no commit to roll back"):
+        device.get_rollback_config()
+    device.load_replace_candidate(config=NEW)
+    device.commit_config(revert_in=30)
+    assert device.get_rollback_config() == BASE  # the pending commit-confirm's revert point
+    device.confirm_commit()
+    assert device.get_rollback_config() == BASE  # the config before the last commit
+    device.rollback()
+    assert device.get_config(retrieve="running")["running"] == BASE

@@ -8,7 +8,7 @@ from nornir.core.inventory import Host
 from nornir.core.task import Task
 from nornir_napalm.plugins.connections import CONNECTION_NAME as NAPALM
 
-__all__ = ["config_platform", "napalm_device", "running_config"]
+__all__ = ["config_platform", "napalm_device", "rollback_config", "running_config"]
 
 
 def config_platform(host: Host) -> str:
@@ -24,3 +24,14 @@ def napalm_device(task: Task) -> Any:
 def running_config(device: Any) -> str:
     """The device's running configuration text."""
     return str(device.get_config(retrieve="running")["running"])
+
+
+def rollback_config(device: Any) -> str | None:
+    """The running config the driver saved before its last commit (what ``rollback()``
+    restores), if the driver tells it (``get_rollback_config()``, the simulator's); else None.
+
+    NAPALM has no standard getter for it: eos, ios, junos and nxos keep a rollback point
+    (a file, a checkpoint, ``rollback 1``) but do not hand it out, so for them this is None.
+    """
+    getter = getattr(device, "get_rollback_config", None)
+    return None if getter is None else str(getter())

@@ -12,7 +12,11 @@ from nornir_coopchain.model.compliance import check_compliance
 from nornir_coopchain.model.content import hash_text
 from nornir_coopchain.plugins.approved import ApprovedChange
 from nornir_coopchain.plugins.results import AppliedDevice
-from nornir_coopchain.plugins.tasks._device import napalm_device, running_config
+from nornir_coopchain.plugins.tasks._device import (
+    napalm_device,
+    rollback_config,
+    running_config,
+)
 from nornir_coopchain.settings import CONNECTION_NAME
 
 
@@ -36,6 +40,13 @@ def coopchain_apply(
     changed since it was read is refused as stale with nothing changed, and one that another
     run has just pushed the approved config to is left alone as already applied.
 
+    Where it does not (plain NAPALM drivers), the config the driver saved before the commit
+    (its rollback point, where the driver tells it: ``get_rollback_config()``) is compared
+    with the approved base after the commit: on a mismatch the device is rolled back to it,
+    so the other change is kept, and the device is refused as stale (recorded failed, never
+    Verified). A driver that tells neither is checked only by the read before the commit:
+    a change landing between that read and the commit is overwritten (docs/reliability.md).
+
     Arguments:
         change: the approved change, from :func:`~nornir_coopchain.gate.approved.fetch_change`.
         config: the freshly rendered configuration for this host.
@@ -51,7 +62,8 @@ def coopchain_apply(
     Raises:
         ChangeRefused: any check failed; nothing was pushed.
         StaleBaseError: the running config changed since the diff was approved (also when
-            the commit found it changed since it was read: nothing was committed).
+            the commit found it changed since it was read: nothing was committed; or the
+            driver's saved pre-commit config did: the commit was rolled back).
     """
     host = task.host.name
     session = task.host.get_connection(CONNECTION_NAME, task.nornir.config)
@@ -82,7 +94,8 @@ def coopchain_apply(
         device.load_replace_candidate(config=config)
     else:
         device.load_merge_candidate(config=config)
-    checked = {"expected_running": running} if _checks_base(device) else {}
+    checks_base = _checks_base(device)
+    checked = {"expected_running": running} if checks_base else {}
     try:
         confirm = _commit(device, revert_in, checked)
     except StaleBaseError as exc:
@@ -94,6 +107,8 @@ def coopchain_apply(
             "was changed on the device: prepare a new proposal",
             host=host,
         ) from exc
+    if not checks_base:
+        _restore_if_stale(device, entry.base_config_hash, config, entry.platform, host)
     done = applied.model_copy(update={"commit_confirm": confirm})
     return Result(host=task.host, result=done, diff=entry.diff, changed=True)
 
@@ -113,3 +128,34 @@ def _commit(device: Any, revert_in: int | None, checked: dict[str, str]) -> bool
             pass
     device.commit_config(**checked)
     return False
+
+
+def _restore_if_stale(device: Any, base_hash: str, config: str, platform: str, host: str) -> None:
+    """After a commit that could not check the base: roll back if the device had changed.
+
+    The config the driver saved before the commit must be the approved base (or already
+    the approved config, pushed by another run); otherwise the device is rolled back to it.
+
+    Raises:
+        StaleBaseError: the device had changed between the read and the commit.
+    """
+    saved = rollback_config(device)
+    if saved is None or hash_text(saved) == base_hash:
+        return
+    if check_compliance(config, saved, platform).compliant:
+        return  # another run had pushed the approved config: this commit changed nothing
+    try:
+        device.rollback()
+    except Exception as exc:
+        raise StaleBaseError(
+            f"the running config changed between the read and the commit, and restoring it "
+            f"failed ({exc}): the device runs the approved config without that change; "
+            "restore it by hand, then prepare a new proposal",
+            host=host,
+        ) from exc
+    raise StaleBaseError(
+        "the running config changed between the read and the commit: the device was rolled "
+        "back to the config it ran before the commit (that change kept): prepare a new "
+        "proposal",
+        host=host,
+    )
