@@ -69,6 +69,10 @@ def test_gas_json_shape() -> None:
     assert all(_is_int(gas) for gas in ours["record"].values())
     assert set(payload["per_device_storage"]) == {"1000"}
     assert _is_int(payload["per_device_storage"]["1000"])
+    # the gas targets (issue #13 §4 keeps them through its contract fixes)
+    assert max(ours["cast_vote"], ours["cast_vote_first"]) <= 36_000
+    assert ours["batch_extra_ballot"] <= 12_000
+    assert max(ours["record"].values()) <= 50_000  # any device count
 
 
 @pytest.mark.slow

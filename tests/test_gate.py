@@ -3,6 +3,7 @@ three operators, the contract on the embedded chain and on anvil."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -949,6 +950,43 @@ def test_one_apply_at_a_time_per_proposal_and_state_directory(site: Site) -> Non
     assert running_hashes(site.nr) == before
     outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     assert outcome.state is ProposalState.Verified  # the lock went with its holder
+
+
+def test_the_apply_lock_goes_with_a_killed_holder(tmp_path: Path) -> None:
+    """The OS releases the apply lock of a process killed outright (SIGKILL: no cleanup)."""
+    import signal
+    import subprocess
+    import sys
+
+    from nornir_coopchain.journal import apply_lock
+
+    contract = "0x" + "ab" * 20
+    hold = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from nornir_coopchain.journal import apply_lock\n"
+        f"with apply_lock(Path(sys.argv[1]), chain_id=1, contract={contract!r}, proposal_id=5):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"held\n"
+        with (
+            pytest.raises(ChangeRefused, match=f"another process .*pid {holder.pid}"),
+            apply_lock(tmp_path, chain_id=1, contract=contract, proposal_id=5),
+        ):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=60)
+    with apply_lock(tmp_path, chain_id=1, contract=contract, proposal_id=5):
+        pass
 
 
 @pytest.mark.parametrize("chain", ["embedded"], indirect=True)

@@ -55,7 +55,10 @@ def deployed(sample_site: Path, own_anvil: AnvilProcess) -> Path:
 @pytest.mark.anvil
 def test_a_refused_proposal_leaves_no_journal_to_trap_the_next(deployed: Path) -> None:
     refused = run_json("propose", *TITLE, "--start", "2020-01-01T00:00", "--yes", *A, code=3)
-    assert refused["error"]["type"] != "ConfigError"
+    assert refused["error"]["type"] == "InvalidWindow"  # the contract's, as a sentence
+    assert refused["error"]["message"].startswith(
+        "the change window 2020-01-01T00:00:00+00:00 to 2020-01-01T01:00:00+00:00 is empty"
+    )
     assert run_json("journal", "list")["journals"] == []
 
     proposed = run_json("propose", *TITLE, "--yes", *A)
