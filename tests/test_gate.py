@@ -870,43 +870,58 @@ def test_a_device_changed_during_the_commit_is_refused_as_stale_and_keeps_its_li
     )
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
-def test_a_driver_without_the_in_commit_check_is_rolled_back_after_the_commit(
-    site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """r2's driver cannot check the base inside its commit (as a plain NAPALM driver): the
-    out-of-band commit lands between the read and the commit, the approved commit goes
-    through, then the config the driver saved before it is compared with the approved base:
-    r2 is rolled back to it (the out-of-band line kept) and recorded failed, never Verified."""
+def _plain_r2_with_a_commit_first(
+    site: Site, monkeypatch: pytest.MonkeyPatch, candidate: str | None
+) -> tuple[list[str], Callable[[], int]]:
+    """r2's driver cannot check the base inside its commit (a plain NAPALM driver); another
+    session commits to r2 just before the apply's commit: ``candidate`` (a merge), or the
+    apply's own candidate when None (another run pushing the approved config). Returns the
+    running configs that commit left, and r2's commit count."""
     import functools
     import json
 
     from napalm_coopchain_sim import CoopchainSimDriver
 
     site.host_options("site17-r2", commit_checks_base=False)
-    proposal_id = site.approved()
     state = site.tmp / "devices" / "site17-r2.json"
-    commits_before = json.loads(state.read_text())["commits"]
     commit = CoopchainSimDriver.commit_config
     landed: list[str] = []
 
     @functools.wraps(commit)
-    def out_of_band_first(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
+    def other_first(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
         if self.hostname == "site17-r2" and not landed:
             other = CoopchainSimDriver(
                 "site17-r2", optional_args={"state_dir": site.tmp / "devices"}
             )
             other.open()
-            other.load_merge_candidate(config="ip route 10.99.99.0/24 Null0\n")
+            if candidate is None:
+                other._candidate = self._candidate  # white box: the same approved candidate
+            else:
+                other.load_merge_candidate(config=candidate)
             commit(other)
             landed.append(running_config(other))
         commit(self, *args, **kwargs)
 
-    monkeypatch.setattr(CoopchainSimDriver, "commit_config", out_of_band_first)
+    monkeypatch.setattr(CoopchainSimDriver, "commit_config", other_first)
+    return landed, lambda: int(json.loads(state.read_text())["commits"])
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_driver_without_the_in_commit_check_is_rolled_back_after_the_commit(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The out-of-band commit lands between the read and the commit; the approved commit
+    goes through (nothing checks inside it), then the config the driver saved before it is
+    compared with the approved base: r2 is rolled back to it (the out-of-band line kept) and
+    recorded failed, never Verified."""
+    proposal_id = site.approved()
+    landed, commits = _plain_r2_with_a_commit_first(
+        site, monkeypatch, "ip route 10.99.99.0/24 Null0\n"
+    )
+    before = commits()
     outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     assert landed
-    # the approved commit did reach r2 (no check inside it), after the out-of-band one
-    assert json.loads(state.read_text())["commits"] == commits_before + 2
+    assert commits() == before + 2  # the out-of-band commit, then the approved one
     failed = {d.host: d for d in outcome.devices if not d.verified}
     assert list(failed) == ["site17-r2"]
     assert "rolled back to the config it ran before the commit" in (failed["site17-r2"].error or "")
@@ -916,6 +931,22 @@ def test_a_driver_without_the_in_commit_check_is_rolled_back_after_the_commit(
     assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
         "fail"
     )
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_driver_without_the_in_commit_check_keeps_the_approved_config_another_run_pushed(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run pushed the approved config between the read and the commit: the saved
+    config is the approved one, so the commit stands and r2 verifies."""
+    proposal_id = site.approved()
+    landed, commits = _plain_r2_with_a_commit_first(site, monkeypatch, None)
+    before = commits()
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert landed
+    assert commits() == before + 2
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, len(HOSTS))
+    assert running_hashes(site.nr)["site17-r2"] == hash_text(landed[0])
 
 
 @pytest.mark.parametrize("chain", ["embedded"], indirect=True)

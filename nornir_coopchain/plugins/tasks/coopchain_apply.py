@@ -9,7 +9,7 @@ from nornir.core.task import Result, Task
 
 from nornir_coopchain.exceptions import ChangeRefused, StaleBaseError
 from nornir_coopchain.model.compliance import check_compliance
-from nornir_coopchain.model.content import hash_text
+from nornir_coopchain.model.content import DeviceChange, hash_text
 from nornir_coopchain.plugins.approved import ApprovedChange
 from nornir_coopchain.plugins.results import AppliedDevice
 from nornir_coopchain.plugins.tasks._device import (
@@ -108,7 +108,7 @@ def coopchain_apply(
             host=host,
         ) from exc
     if not checks_base:
-        _restore_if_stale(device, entry.base_config_hash, config, entry.platform, host)
+        _restore_if_stale(device, entry, config, host)
     done = applied.model_copy(update={"commit_confirm": confirm})
     return Result(host=task.host, result=done, diff=entry.diff, changed=True)
 
@@ -130,20 +130,25 @@ def _commit(device: Any, revert_in: int | None, checked: dict[str, str]) -> bool
     return False
 
 
-def _restore_if_stale(device: Any, base_hash: str, config: str, platform: str, host: str) -> None:
+def _restore_if_stale(device: Any, entry: DeviceChange, config: str, host: str) -> None:
     """After a commit that could not check the base: roll back if the device had changed.
 
-    The config the driver saved before the commit must be the approved base (or already
-    the approved config, pushed by another run); otherwise the device is rolled back to it.
+    The config the driver saved before the commit must be the approved base, or already
+    the approved result (pushed by another run) that this commit left as it was: for a
+    merge, every approved line present; for a replace, exactly the approved config.
+    Otherwise the device is rolled back to it.
 
     Raises:
         StaleBaseError: the device had changed between the read and the commit.
     """
     saved = rollback_config(device)
-    if saved is None or hash_text(saved) == base_hash:
+    if saved is None or hash_text(saved) == entry.base_config_hash:
         return
-    if check_compliance(config, saved, platform).compliant:
-        return  # another run had pushed the approved config: this commit changed nothing
+    if entry.replace:
+        if hash_text(saved) == entry.candidate_hash:
+            return  # another run had pushed exactly the approved config
+    elif check_compliance(config, saved, entry.platform).compliant:
+        return  # another run had merged the approved lines: this merge added nothing
     try:
         device.rollback()
     except Exception as exc:
