@@ -480,24 +480,33 @@ def test_policy_voter_restart_neither_misses_nor_repeats(site: Site, tmp_path: P
 # ---------------------------------------------------------------- governance the peers lack
 
 
+def _commit_confirm_times_out(site: Site, host: str) -> None:
+    """The simulated device's commit-confirm timer fires now: it reverts at its next use
+    (no sleep against a wall-clock timer)."""
+    from napalm_coopchain_sim.store import FileStore
+
+    store = FileStore(site.tmp / "devices")
+    with store.transaction(host, "") as state:
+        assert state.pending is not None, f"{host}: no commit-confirm pending"
+        state.pending.deadline = store.now()
+
+
 @pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_an_auto_reverted_commit_is_recorded_as_failed(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
-
     from nornir_coopchain.gate import apply as gate_apply
     from nornir_coopchain.plugins.tasks.coopchain_verify import coopchain_verify
 
     def late_verify(task: object, **kwargs: object) -> object:
         if task.host.name == "site17-r2":  # type: ignore[attr-defined]
-            time.sleep(1.2)  # past revert_in: the device reverts itself
+            _commit_confirm_times_out(site, "site17-r2")  # before the read-back
         return coopchain_verify(task, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(gate_apply, "coopchain_verify", late_verify)
     before = running_hashes(site.nr)
     proposal_id = site.approved()
-    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates, revert_in=1)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     failed = {d.host: d for d in outcome.devices if not d.verified}
     assert list(failed) == ["site17-r2"]
     assert not failed["site17-r2"].rolled_back  # it reverted itself; nothing left to roll back
@@ -511,7 +520,6 @@ def test_a_commit_that_reverts_between_read_back_and_confirm_is_recorded_as_fail
 ) -> None:
     """The read-back complies, then the commit-confirm expires before the confirm: the
     refused confirm makes the task read the device again, and the revert is a failure."""
-    import time
     from importlib import import_module
 
     # the module: the package's attribute of that name is the task, as in nornir_napalm
@@ -523,13 +531,13 @@ def test_a_commit_that_reverts_between_read_back_and_confirm_is_recorded_as_fail
         running = running_config(device)
         reads.append(device.hostname)
         if device.hostname == "site17-r2" and reads.count("site17-r2") == 1:
-            time.sleep(1.2)  # past revert_in, after a compliant read-back
+            _commit_confirm_times_out(site, "site17-r2")  # after a compliant read-back
         return running
 
     monkeypatch.setattr(verify_module, "running_config", read_then_wait)
     before = running_hashes(site.nr)
     proposal_id = site.approved()
-    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates, revert_in=1)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     failed = {d.host: d for d in outcome.devices if not d.verified}
     assert list(failed) == ["site17-r2"]
     assert not failed["site17-r2"].rolled_back

@@ -145,7 +145,14 @@ def test_rollback_restores_the_previous_running_config(make_nornir: MakeNornir) 
     assert _running(nr, "r1") == BASE
 
 
-def test_commit_confirm_reverts_unless_confirmed(make_nornir: MakeNornir, tmp_path: Path) -> None:
+def test_commit_confirm_reverts_unless_confirmed(
+    make_nornir: MakeNornir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from napalm_coopchain_sim.store import FileStore, MemoryStore
+
+    clock = [1_000.0]  # the devices' clock, moved by the test: no sleep against a timer
+    monkeypatch.setattr(MemoryStore, "now", lambda _self: clock[0])
+    monkeypatch.setattr(FileStore, "now", lambda _self: clock[0])
     nr = make_nornir({"lapse": {"initial_config": BASE}, "keep": {"initial_config": BASE}})
     lapse = nr.filter(name="lapse").run(
         task=napalm_configure, configuration=NEW, replace=True, dry_run=False, revert_in=1
@@ -165,7 +172,7 @@ def test_commit_confirm_reverts_unless_confirmed(make_nornir: MakeNornir, tmp_pa
     with pytest.raises(CommitError, match="pending"):
         lapsed.commit_config()
     keep.confirm_commit()
-    time.sleep(1.1)
+    clock[0] += 1.1  # past revert_in
 
     assert _running(nr, "lapse") == BASE
     assert not lapsed.has_pending_commit()
