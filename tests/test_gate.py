@@ -838,59 +838,23 @@ def test_apply_renders_the_template_the_proposal_pinned(site: Site) -> None:
 # ---------------------------------------------------------------- co-owners who do not trust
 
 
-@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
-def test_a_device_changed_during_the_commit_is_refused_as_stale_and_keeps_its_line(
-    site: Site, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The out-of-band commit lands after the apply read r2 and before its commit: the
-    commit's own base check refuses it, nothing changes on r2, r2 is recorded failed."""
-    import functools
-
-    from napalm_coopchain_sim import CoopchainSimDriver
-
-    proposal_id = site.approved()
-    commit = CoopchainSimDriver.commit_config
-    landed: list[str] = []
-
-    @functools.wraps(commit)
-    def out_of_band_first(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
-        if self.hostname == "site17-r2" and not landed:
-            other = CoopchainSimDriver(
-                "site17-r2", optional_args={"state_dir": site.tmp / "devices"}
-            )
-            other.open()
-            other.load_merge_candidate(config="ip route 10.99.99.0/24 Null0\n")
-            commit(other)
-            landed.append(running_config(other))
-        commit(self, *args, **kwargs)
-
-    monkeypatch.setattr(CoopchainSimDriver, "commit_config", out_of_band_first)
-    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
-    assert landed
-    failed = {d.host: d for d in outcome.devices if not d.verified}
-    assert list(failed) == ["site17-r2"]
-    assert "StaleBaseError" in (failed["site17-r2"].error or "")
-    assert outcome.state is ProposalState.VerificationFailed  # never Verified
-    assert running_hashes(site.nr)["site17-r2"] == hash_text(landed[0])
-    assert "ip route 10.99.99.0/24 Null0" in landed[0]
-    assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
-        "fail"
-    )
+OUT_OF_BAND = "ip route 10.99.99.0/24 Null0\n"
 
 
-def _plain_r2_with_a_commit_first(
-    site: Site, monkeypatch: pytest.MonkeyPatch, candidate: str | None
+def _r2_with_a_commit_first(
+    site: Site, monkeypatch: pytest.MonkeyPatch, candidate: str | None, *, plain: bool
 ) -> tuple[list[str], Callable[[], int]]:
-    """r2's driver cannot check the base inside its commit (a plain NAPALM driver); another
-    session commits to r2 just before the apply's commit: ``candidate`` (a merge), or the
-    apply's own candidate when None (another run pushing the approved config). Returns the
-    running configs that commit left, and r2's commit count."""
+    """Another session commits to r2 just before the apply's commit: ``candidate`` (a
+    merge), or the apply's own candidate when None (another run pushing the approved
+    config). ``plain``: r2's driver cannot check the base inside its commit (as a plain
+    NAPALM driver). Returns the running configs that commit left, and r2's commit count."""
     import functools
     import json
 
     from napalm_coopchain_sim import CoopchainSimDriver
 
-    site.host_options("site17-r2", commit_checks_base=False)
+    if plain:
+        site.host_options("site17-r2", commit_checks_base=False)
     state = site.tmp / "devices" / "site17-r2.json"
     commit = CoopchainSimDriver.commit_config
     landed: list[str] = []
@@ -915,6 +879,29 @@ def _plain_r2_with_a_commit_first(
 
 
 @pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_device_changed_during_the_commit_is_refused_as_stale_and_keeps_its_line(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The out-of-band commit lands after the apply read r2 and before its commit: the
+    commit's own base check refuses it, nothing changes on r2, r2 is recorded failed."""
+    proposal_id = site.approved()
+    landed, commits = _r2_with_a_commit_first(site, monkeypatch, OUT_OF_BAND, plain=False)
+    before = commits()
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert landed
+    assert commits() == before + 1  # the out-of-band commit only
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r2"]
+    assert "StaleBaseError" in (failed["site17-r2"].error or "")
+    assert outcome.state is ProposalState.VerificationFailed  # never Verified
+    assert running_hashes(site.nr)["site17-r2"] == hash_text(landed[0])
+    assert "ip route 10.99.99.0/24 Null0" in landed[0]
+    assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
+        "fail"
+    )
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_a_driver_without_the_in_commit_check_is_rolled_back_after_the_commit(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -923,9 +910,7 @@ def test_a_driver_without_the_in_commit_check_is_rolled_back_after_the_commit(
     compared with the approved base: r2 is rolled back to it (the out-of-band line kept) and
     recorded failed, never Verified."""
     proposal_id = site.approved()
-    landed, commits = _plain_r2_with_a_commit_first(
-        site, monkeypatch, "ip route 10.99.99.0/24 Null0\n"
-    )
+    landed, commits = _r2_with_a_commit_first(site, monkeypatch, OUT_OF_BAND, plain=True)
     before = commits()
     outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     assert landed
@@ -948,7 +933,7 @@ def test_a_driver_without_the_in_commit_check_keeps_the_approved_config_another_
     """Another run pushed the approved config between the read and the commit: the saved
     config is the approved one, so the commit stands and r2 verifies."""
     proposal_id = site.approved()
-    landed, commits = _plain_r2_with_a_commit_first(site, monkeypatch, None)
+    landed, commits = _r2_with_a_commit_first(site, monkeypatch, None, plain=True)
     before = commits()
     outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     assert landed
