@@ -38,6 +38,8 @@ class DeviceOutcome(BaseModel):
     error: str | None = None
     missing: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
+    rollback_error: str | None = None
+    """A rollback that failed or left residual lines: a state a human must look at."""
 
 
 class ChangeOutcome(BaseModel):
@@ -297,6 +299,7 @@ def apply_change(
                     rolled_back=verified.rolled_back,
                     missing=verified.missing,
                     extra=verified.extra,
+                    rollback_error=verified.rollback_error,
                 )
             )
         host_records[host] = HostRecord(
