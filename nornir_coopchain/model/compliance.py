@@ -12,6 +12,14 @@ header counts once per config, however often the stanza is opened (a merge candi
 open ``router bgp 65017`` twice, the device shows it once). This matches the *unordered*
 compliance of netutils / Nautobot Golden Config, with parents folded into each line.
 
+Before comparing, both configs are rewritten into the device's own form by the platform's
+dialect (:data:`DIALECTS`: :mod:`~nornir_coopchain.model.frr_dialect`,
+:mod:`~nornir_coopchain.model.eos_dialect`), explicit rules each naming the device
+behaviour it mirrors (FRR prints ``int X`` as ``interface X``, compresses IPv6, drops
+defaults, numbers list entries, ...). For FRR, whose commands are idempotent, the lines
+compare as sets. The report carries the hash of the intended config's normalised form and
+the rule set's version (see ``docs/compliance.md``).
+
 Ignore rules drop lines the device adds on read-back that an intended config never
 contains. A rule drops lines from one side (``running``, ``intended`` or ``both``) whose
 qualified form fullmatches its regex; a rule with ``unless`` is off when the *other* config
@@ -30,7 +38,8 @@ has a line fullmatching that regex. :func:`normalise` applies the unconditional 
 | frr (e)  | both     | ``ip forwarding``                         | ``no ip forwarding``      |
 | frr (e)  | running  | ``no ipv6 forwarding``                    | ``(no )?ipv6 forwarding`` |
 | frr (e)  | both     | ``ipv6 forwarding``                       | ``no ipv6 forwarding``    |
-| frr (f)  | running  | ``line vty`` (the header only)            | ``line vty``              |
+| frr (f)  | both     | ``line vty`` (the header only)            |                           |
+| frr (f)  | running  | ``bfd`` (the header only)                 | ``bfd( > .*)?``           |
 | eos (g)  |          | nothing beyond the generic rules          |                           |
 
 (a) the banner of ``show running-config`` (FRR, IOS), not config. (b) written by FRR
@@ -41,8 +50,9 @@ dropped, when the intended one is present too). (e) zebra echoes the kernel's fo
 sysctl, and only ever prints the ``no`` form, so the positive form means the default
 wherever it appears (a device that echoes it back, like the simulated driver, is not
 different); an explicit ``no`` on
-either side still counts. (f) vtysh prints the empty
-``line vty`` stanza; lines inside it still count. (g) ``! device: …`` / ``! Command: …``
+either side still counts. (f) vtysh prints an empty ``line vty`` stanza or not (8.4.4
+omits it), and bfdd keeps printing ``bfd`` once its last peer is gone; lines inside
+either still count. (g) ``! device: …`` / ``! Command: …``
 are comments and ``end`` is dropped anyway.
 
 ``log …`` lines are deliberately **not** ignored: FRR prints them only when configured (it
