@@ -30,6 +30,7 @@ from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.inventory import ConnectionOptions
 
+from napalm_frr import RollbackIncomplete
 from nornir_coopchain import session as sessions
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
@@ -222,3 +223,33 @@ def test_config_frr_rejects_is_refused_at_prepare_with_frrs_message(
         prepare_change(corpus.nr, templates=corpus.templates)
     assert corpus.coop.proposal_count() == count  # nothing proposed
     assert corpus.running() == before
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_rollback_is_proven_by_the_readback_not_by_frr_reloads_exit_status(
+    corpus: Corpus,
+) -> None:
+    corpus.reset()
+    device = corpus.nr.inventory.hosts[HOST].get_connection("napalm", corpus.nr.config)
+    base = device.get_config(retrieve="running")["running"]
+    assert not base.startswith("Building configuration")  # loadable as it is:
+    device.load_replace_candidate(config=base)
+    assert device.compare_config() == ""
+    device.discard_config()
+
+    # Undoing static routes in VRFs: frr-reload.py sends `vrf red` to bgpd too, which
+    # refuses it (exit 1), yet the device ends up as saved: restored.
+    device.load_replace_candidate(config=(CORPUS / "25-static-vrf-r1.conf").read_text())
+    device.commit_config()
+    assert "vrf red" in device.get_config(retrieve="running")["running"]
+    device.rollback()
+    assert check_compliance(base, device.get_config(retrieve="running")["running"], "frr").compliant
+
+    # A vty password FRR 8.4 cannot remove again: the rollback is partial and says which
+    # line is left; it is never reported as restored.
+    device.load_merge_candidate(config="password zebra\n")
+    device.commit_config()
+    with pytest.raises(RollbackIncomplete, match=r"residual lines extra: password zebra") as left:
+        device.rollback()
+    assert (left.value.missing, left.value.extra) == ((), ("password zebra",))
