@@ -189,7 +189,8 @@ def _rules(platform: str) -> tuple[IgnoreRule, ...]:
 def _entries(config: str) -> list[Entry]:
     """Every meaningful line of ``config`` as an entry: its headers, then the line."""
     skipped = _SKIPPED.fullmatch
-    stack: list[tuple[int, str]] = []  # (indent, line) of the open headers
+    indents: list[int] = []  # the open headers' indentation...
+    path: Entry = ()  # ...and the headers themselves
     entries: list[Entry] = []
     for raw in config.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         indented = raw.lstrip()
@@ -197,10 +198,13 @@ def _entries(config: str) -> list[Entry]:
         if not text or skipped(text) is not None:
             continue
         indent = len(raw) - len(indented)
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        entries.append((*(line for _, line in stack), text))
-        stack.append((indent, text))
+        while indents and indents[-1] >= indent:
+            indents.pop()
+            path = path[:-1]
+        entry = (*path, text)
+        entries.append(entry)
+        indents.append(indent)
+        path = entry
     return entries
 
 
@@ -225,7 +229,10 @@ def _lines(entries: list[Entry]) -> list[str]:
 def _qualify(config: str, platform: str, context: Context | None = None) -> list[str]:
     """Every meaningful line of ``config``, rewritten by the platform's dialect (with the
     ``context`` read from the read-back, or from ``config`` itself) and qualified."""
-    entries = _entries(config)
+    return _qualify_entries(_entries(config), platform, context)
+
+
+def _qualify_entries(entries: list[Entry], platform: str, context: Context | None) -> list[str]:
     dialect = DIALECTS.get(platform.lower())
     if dialect is None:
         return _lines(entries)
@@ -344,8 +351,10 @@ def check_compliance(intended: str, running: str, platform: str) -> ComplianceRe
     """
     rules = _rules(platform)
     dialect = DIALECTS.get(platform.lower())
-    context = None if dialect is None else dialect.context(_entries(running))
-    ours, theirs = _qualify(intended, platform, context), _qualify(running, platform, context)
+    running_entries = _entries(running)
+    context = None if dialect is None else dialect.context(running_entries)
+    ours = _qualify(intended, platform, context)
+    theirs = _qualify_entries(running_entries, platform, context)
     theirs = _relative_log_files(theirs, ours, platform)
     intended_rules = tuple(rule for rule in rules if rule.side in ("intended", "both"))
     running_rules = tuple(rule for rule in rules if rule.side in ("running", "both"))

@@ -87,6 +87,11 @@ class Dialect:
     def _line(self, path: tuple[str, ...], line: str, context: Context) -> list[str]:
         lines = [line]
         for rule in self.line_rules:
+            if len(lines) == 1:
+                result = rule.apply(path, lines[0], context)
+                if result is not None:
+                    lines = result
+                continue
             rewritten: list[str] = []
             for text in lines:
                 result = rule.apply(path, text, context)

@@ -59,6 +59,8 @@ __all__ = ["FRR", "ipv6_rule"]
 
 
 def _ipv6(_path: tuple[str, ...], line: str, _ctx: Context) -> list[str] | None:
+    if "::" not in line and line.count(":") < 7:  # no IPv6 address can be in it
+        return None
     words = line.split(" ")
     changed = False
     for index, word in enumerate(words):
