@@ -57,6 +57,8 @@ class DeviceOutcome(BaseModel):
     error: str | None = None
     missing: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
+    rollback_error: str | None = None
+    """A rollback that failed or left residual lines: a state a human must look at."""
 
 
 class ChangeOutcome(BaseModel):
@@ -482,6 +484,7 @@ def _apply(
                     rolled_back=verified.rolled_back,
                     missing=verified.missing,
                     extra=verified.extra,
+                    rollback_error=verified.rollback_error,
                 )
             )
         host_records[host] = HostRecord(
