@@ -30,6 +30,7 @@ from napalm_coopchain_sim.text import (
     merge_configs,
     sanitize,
 )
+from nornir_coopchain.exceptions import StaleBaseError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -173,14 +174,23 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
 
     # -- commit ------------------------------------------------------------------------------
 
-    def commit_config(self, message: str = "", revert_in: int | None = None) -> None:
+    def commit_config(
+        self,
+        message: str = "",
+        revert_in: int | None = None,
+        *,
+        expected_running: str | None = None,
+    ) -> None:
         """Apply the candidate (minus ``commit_drops`` lines) and clear it.
 
         Arguments:
             message: commit message (accepted, not kept).
             revert_in: seconds; the device reverts unless ``confirm_commit()`` comes first.
+            expected_running: commit only if the running config is still exactly this text,
+                checked atomically with the commit (under the device's lock).
 
         Raises:
+            StaleBaseError: the running config is not ``expected_running``; nothing changed.
             CommitError: when ``commit_error`` is set, no candidate is loaded, or a
                 commit-confirm is still pending.
             NotImplementedError: when ``revert_in`` is given and ``supports_commit_confirm``
@@ -195,6 +205,11 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
         with self._device("commit_config") as state:
             if self.options.commit_error:
                 raise CommitError(f"{self.hostname}: commit failed (simulated commit_error)")
+            if expected_running is not None and state.running != expected_running:
+                raise StaleBaseError(
+                    "the running config changed since it was read: nothing committed",
+                    host=self.hostname,
+                )
             if state.pending is not None:
                 raise CommitError(f"{self.hostname}: a commit-confirm is pending; confirm first")
             candidate = self._candidate_for(state.running)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from netmiko import ConnectHandler
 from napalm_frr.options import FRROptions
 from napalm_frr.parse import bgp_neighbors, clean_reload_diff, interfaces, sanitize, version_of
 from napalm_frr.remote import Completed, Remote, quote
+from nornir_coopchain.exceptions import StaleBaseError
 
 __all__ = ["FRR_VENDOR", "FRRDriver"]
 
@@ -32,7 +34,7 @@ _RETRIEVE = ("all", "running", "candidate", "startup")
 _SEPARATOR = "=====napalm_frr:end-of-running-config====="
 # Exit codes of the commit command; the apply commands never use them (frr-reload.py exits
 # 0 or 1, vtysh with FRR's CMD_* codes, below 20).
-_TIMER_FAILED, _PENDING, _SAVE_FAILED = 97, 98, 99
+_STALE, _TIMER_FAILED, _PENDING, _SAVE_FAILED = 96, 97, 98, 99
 
 
 @dataclass(frozen=True)
@@ -214,19 +216,30 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
 
     # -- commit ------------------------------------------------------------------------------
 
-    def commit_config(self, message: str = "", revert_in: int | None = None) -> None:
+    def commit_config(
+        self,
+        message: str = "",
+        revert_in: int | None = None,
+        *,
+        expected_running: str | None = None,
+    ) -> None:
         """Apply the candidate; keep the previous running config for ``rollback()``.
 
-        One SSH command when it succeeds: the pending check, the save, the apply and, with
-        ``revert_in``, the start of the revert timer. A failed apply costs a second one (the
-        restore).
+        One SSH command when it succeeds: the base check (with ``expected_running``), the
+        pending check, the save, the apply and, with ``revert_in``, the start of the revert
+        timer. A failed apply costs a second one (the restore).
 
         Arguments:
             message: accepted, not kept (FRR has no commit log).
             revert_in: seconds; the device reverts by itself unless ``confirm_commit()``
                 comes first.
+            expected_running: commit only if ``show running-config`` still prints exactly
+                this text (``get_config``'s ``running``): compared on the device (SHA-256)
+                in the same command, before frr-reload.py runs.
 
         Raises:
+            StaleBaseError: the running config is not ``expected_running``; nothing changed
+                (the candidate stays loaded).
             CommitError: no candidate, a commit-confirm pending (the candidate stays loaded),
                 the apply failed (the previous config was restored; the message says whether
                 that worked) or the timer did not start (the change was rolled back).
@@ -243,12 +256,18 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
             write = self._vtysh_cmd("write memory")
             apply = f"{self._vtysh_cmd()} -f {quote(candidate.path)} && {write}"
         timer = "" if revert_in is None else f"; {self._timer_cmd(int(revert_in))}"
+        base = "" if expected_running is None else self._base_test(expected_running)
         done = self._run(
-            f"{self._pending_test()} && exit {_PENDING}; "
+            f"{base}{self._pending_test()} && exit {_PENDING}; "
             f"{self._save_cmd(self._rollback_file)} || exit {_SAVE_FAILED}; {apply}; rc=$?; "
             f"rm -f {self._candidate_files()}; [ $rc -eq 0 ] || exit $rc"
             f"{timer}"
         )
+        if done.returncode == _STALE:
+            raise StaleBaseError(
+                "the running config changed since it was read: nothing committed",
+                host=self.hostname,
+            )
         if done.returncode == _PENDING:
             raise CommitError(f"{self.hostname}: a commit-confirm is pending; confirm first")
         self._candidate = None
@@ -321,6 +340,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         Raises:
             ValueError: ``retrieve`` is unknown.
             NotImplementedError: ``format`` is not "text".
+            CommandErrorException: vtysh failed, or the running config does not end with
+                its ``end`` line (a partial read is never returned).
         """
         if retrieve not in _RETRIEVE:
             raise ValueError(f"retrieve must be one of {_RETRIEVE}, got {retrieve!r}")
@@ -329,6 +350,11 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         config = {"running": "", "candidate": "", "startup": ""}
         if retrieve in ("all", "running"):
             config["running"] = self._vtysh("show running-config")
+            if config["running"].rstrip().rsplit("\n", 1)[-1] != "end":
+                raise CommandErrorException(
+                    f"{self.hostname}: show running-config did not end with `end` (a "
+                    f"partial read): ...{config['running'][-80:]!r}"
+                )
         if retrieve in ("all", "startup"):
             config["startup"] = self._run(f"cat {quote(self.options.confdir)}/frr.conf").stdout
         if retrieve in ("all", "candidate") and self._candidate is not None:
@@ -420,6 +446,17 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         if o.vty_socket:
             words += ["--vty_socket", o.vty_socket]
         return " ".join(quote(w) for w in [*words, path])
+
+    def _base_test(self, expected: str) -> str:
+        """The commands that exit _STALE unless the running config is ``expected``."""
+        digest = hashlib.sha256(expected.encode()).hexdigest()
+        seen = quote(self._file("base"))
+        show = self._vtysh_cmd("show running-config")
+        return (
+            f"(umask 077 && {show} > {seen}) || exit {_STALE}; "
+            f"echo {digest}' '{seen} | sha256sum -c --status; rc=$?; rm -f {seen}; "
+            f"[ $rc -eq 0 ] || exit {_STALE}; "
+        )
 
     def _save_cmd(self, path: str) -> str:
         """The command that saves the running config as ``path`` (atomically)."""

@@ -62,7 +62,8 @@ class Remote:
         return True
 
     def run(self, command: str, *, stdin: str | None = None, timeout: float = 60.0) -> Completed:
-        """Run ``command`` with the login shell, feeding ``stdin`` if given.
+        """Run ``command`` with the login shell, feeding ``stdin`` if given; its whole output:
+        read until the channel's end of file, not only until its exit status arrives.
 
         Raises:
             ConnectionClosedException: the SSH session is gone.
@@ -77,7 +78,9 @@ class Remote:
                 channel.sendall(stdin.encode())
             channel.shutdown_write()
             deadline = time.monotonic() + timeout
-            while True:
+            while True:  # until EOF: the exit status may come before the last data
+                # Seen before reading: data precedes EOF, so once EOF is in, so is every byte.
+                ended = channel.eof_received or channel.closed
                 busy = False
                 if channel.recv_ready():
                     out += channel.recv(65536)
@@ -85,7 +88,7 @@ class Remote:
                 if channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
                     busy = True
-                if not busy and channel.exit_status_ready():
+                if not busy and ended and channel.exit_status_ready():
                     break
                 if time.monotonic() > deadline:
                     raise CommandTimeoutException(

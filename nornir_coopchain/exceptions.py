@@ -5,6 +5,7 @@ Exception tree::
     CoopchainError
     ├── ChangeRefused                     a change may not be applied (not approved, …)
     │   ├── StaleBaseError                the device changed since the diff was approved
+    │   ├── AlreadyRecorded               another run recorded the change: this one did not
     │   └── ProposalTooLarge              the proposal does not fit the chain: split it
     ├── ConfigError (ValueError)          bad input: a file, field or host is named
     │   └── KeystoreError                 a key could not be loaded safely
@@ -20,6 +21,7 @@ Exception tree::
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyRecorded",
     "ChainConnectionError",
     "ChainError",
     "ChangeRefused",
@@ -121,6 +123,20 @@ class ChangeRefused(CoopchainError):
 
 class StaleBaseError(ChangeRefused):
     """Raised when a device's running config changed since the diff was approved."""
+
+
+class AlreadyRecorded(ChangeRefused):
+    """Raised when a change's verification was recorded on chain by another run (another
+    process, state directory or machine), with evidence this state directory does not hold:
+    this run records nothing.
+
+    Attributes:
+        proposal_id: the proposal number.
+    """
+
+    def __init__(self, message: str, *, proposal_id: int):
+        self.proposal_id = proposal_id
+        super().__init__(message)
 
 
 class ProposalTooLarge(ChangeRefused):

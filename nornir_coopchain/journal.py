@@ -10,7 +10,10 @@ One directory per change under ``<state_dir>/changes/<content hash>/``:
   envelope or of ``content.json``, which is re-encoded to check it);
 - ``candidates.json``: the rendered config of each host, from which the proposal's hashes
   were made (a record for people; ``coopchain show --rerender`` renders them again);
-- ``evidence.json``: the evidence report whose Merkle root was recorded on chain;
+- ``evidence-<root>.json``: an evidence report made by a run, kept (write once) before its
+  root is sent on chain, so a resume finds the evidence of a record it sent;
+- ``evidence.json``: the evidence report whose Merkle root was recorded on chain, written once
+  (a run never replaces it with other evidence);
 - ``proofs/<host>.json``: one device's evidence and its inclusion proof, for its tenants;
 - ``journal.json``: the phase reached, transaction hashes and per-host results.
 
@@ -18,11 +21,16 @@ Every file is written atomically (temp file + rename), and fsynced unless it can
 again (the candidates, and the per-host proofs: an fsync per host costs seconds at 1,000
 hosts). The chain is the source of truth: a journal that lags behind it (killed after a
 transaction was sent) is brought up to date from chain data, never the other way round.
+
+:func:`apply_lock` lets one process at a time apply a proposal from a state directory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -30,12 +38,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nornir_coopchain._files import write_atomic as _write_atomic
-from nornir_coopchain.exceptions import ConfigError
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError
 from nornir_coopchain.model.content import EvidenceReport, ProposalContent
 from nornir_coopchain.model.hashing import keccak, to_hex32
 from nornir_coopchain.plugins.results import AppliedDevice, PreparedDevice, VerifiedDevice
 
-__all__ = ["ChangeJournal", "HostRecord", "Journal", "Phase"]
+__all__ = ["ChangeJournal", "HostRecord", "Journal", "Phase", "apply_lock"]
 
 Phase = Literal["prepared", "proposed", "decided", "applying", "verified", "recorded", "closed"]
 """``closed``: the proposal ended without a record (rejected, canceled or expired)."""
@@ -188,17 +196,90 @@ class Journal:
             raise ConfigError("content does not match the journal's content hash", source=str(file))
         return known
 
+    def stage_evidence(self, report: EvidenceReport) -> None:
+        """Keep a run's evidence report, named by its root, before the root is sent on chain.
+
+        Raises:
+            ConfigError: a different report is already kept under that root.
+        """
+        _write_once(self._staged(report.evidence_root()), report.canonical_bytes())
+
     def write_evidence(self, report: EvidenceReport) -> None:
         """Keep the evidence report whose root is recorded on chain, and one inclusion proof
-        per host (``proofs/<host>.json``) to hand to the operators each device concerns."""
-        _write_atomic(self.path / "evidence.json", report.canonical_bytes())
+        per host (``proofs/<host>.json``) to hand to the operators each device concerns.
+
+        Written once: the same report again changes nothing.
+
+        Raises:
+            ConfigError: ``evidence.json`` already holds another report, naming the file.
+        """
+        _write_once(self.path / "evidence.json", report.canonical_bytes())
         for proof in report.proofs():
             proof_file = self.path / "proofs" / f"{proof.evidence.host}.json"
             _write_atomic(proof_file, proof.canonical_bytes(), durable=False)
 
-    def evidence(self) -> EvidenceReport | None:
-        """The evidence report, if the change got that far."""
-        file = self.path / "evidence.json"
-        if not file.is_file():
-            return None
-        return EvidenceReport.from_bytes(file.read_bytes())
+    def evidence(self, root: str | None = None) -> EvidenceReport | None:
+        """The recorded evidence report, if the change got that far; with ``root``, also a
+        report a run kept (:meth:`stage_evidence`) under that root."""
+        files = [self.path / "evidence.json"]
+        if root is not None:
+            files.append(self._staged(root))
+        for file in files:
+            if file.is_file():
+                report = EvidenceReport.from_bytes(file.read_bytes())
+                if root is None or report.evidence_root() == root.lower():
+                    return report
+        return None
+
+    def _staged(self, root: str) -> Path:
+        return self.path / f"evidence-{root.lower().removeprefix('0x')[:16]}.json"
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Write ``path`` unless it exists; an existing file must hold ``data``.
+
+    Raises:
+        ConfigError: the file holds something else (it is left as it is).
+    """
+    if path.is_file():
+        if path.read_bytes() != data:
+            raise ConfigError("already holds other evidence; not replaced", source=str(path))
+        return
+    _write_atomic(path, data)
+
+
+@contextlib.contextmanager
+def apply_lock(root: Path, *, chain_id: int, contract: str, proposal_id: int) -> Iterator[None]:
+    """Hold the state directory's lock on applying one proposal (an OS file lock, which the
+    OS releases when the process ends, also by a crash or kill).
+
+    Arguments:
+        root: ``<state_dir>/changes``.
+        chain_id: the chain's ID.
+        contract: the contract's address.
+        proposal_id: the proposal number.
+
+    Raises:
+        ChangeRefused: another process holds it (naming its pid); nothing was done.
+    """
+    name = f"apply-{chain_id}-{contract.lower()}-{proposal_id}.lock"
+    path = root / "locks" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ChangeRefused(
+                f"proposal {proposal_id} is being applied by another process from this state "
+                f"directory (pid {holder}); nothing was done here: wait for it to end, then "
+                f"run `coopchain apply {proposal_id}` again to see its outcome"
+            ) from None
+        try:
+            handle.truncate(0)
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -7,6 +7,7 @@ separate processes would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -413,3 +415,175 @@ def test_demo_json(monkeypatch: pytest.MonkeyPatch) -> None:
     assert report["chain_txs"] >= 3
     assert report["audit"] == "pass"
     assert report["rejected_proposal"]["devices_touched"] == 0
+
+
+# ---------------------------------------------------------------- co-owners who do not trust
+
+SITE_HOSTS = ("site17-r1", "site17-r2", "site17-r3", "site17-r4")
+
+
+def _approved() -> str:
+    pid = str(propose()["proposal_id"])
+    run_json("vote", pid, "approve", *B)
+    assert run_json("vote", pid, "approve", *C)["state"] == "Approved"
+    return pid
+
+
+def _slow_commits(workdir: Path) -> None:
+    """Every simulated device takes 2 s to commit (so that runs overlap)."""
+    defaults = workdir / "inventory" / "defaults.yaml"
+    data = yaml.safe_load(defaults.read_text())
+    data["connection_options"]["napalm"]["extras"]["optional_args"]["method_latency"] = {
+        "commit_config": 2
+    }
+    defaults.write_text(yaml.safe_dump(data))
+
+
+def _other_state_dir(workdir: Path) -> str:
+    """A copy of the inventory whose operator keeps its state in ``state-b``."""
+    shutil.copytree(workdir / "inventory", workdir / "inventory-b")
+    defaults = workdir / "inventory-b" / "defaults.yaml"
+    data, extras = _extras(defaults)
+    extras["state_dir"] = "state-b"
+    defaults.write_text(yaml.safe_dump(data))
+    return "inventory-b"
+
+
+def _commits(workdir: Path) -> dict[str, int]:
+    """How many commits each simulated device applied."""
+    files = {path.stem: path for path in (workdir / "devices").glob("*.json")}
+    return {
+        host: json.loads(files[host].read_text())["commits"] if host in files else 0
+        for host in SITE_HOSTS
+    }
+
+
+def _spawn(workdir: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*CLI, *args, "--json"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+    )
+
+
+def _finish(process: subprocess.Popen[bytes]) -> tuple[int, dict[str, Any]]:
+    """Wait (bounded) for a spawned CLI run; its exit code and its JSON object."""
+    try:
+        stdout, stderr = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"still running after 180 s: {process.communicate()[1][-2000:]!r}")
+    assert b"Traceback" not in stderr, stderr[-3000:]
+    return process.returncode, json.loads(stdout)
+
+
+def _concurrently(workdir: Path, *runs: tuple[str, ...]) -> list[tuple[int, dict[str, Any]]]:
+    processes = [_spawn(workdir, *args) for args in runs]
+    return [_finish(process) for process in processes]
+
+
+@pytest.mark.anvil
+def test_two_applies_from_one_state_directory_push_each_device_once(
+    contract: str, workdir: Path
+) -> None:
+    pid = _approved()
+    _slow_commits(workdir)
+    before = _commits(workdir)
+    results = _concurrently(workdir, ("apply", pid, *A), ("apply", pid, *A))
+    assert _commits(workdir) == {host: count + 1 for host, count in before.items()}
+    codes = sorted(code for code, _ in results)
+    assert codes in ([0, 0], [0, 3]), results
+    for code, payload in results:
+        if code == 3:  # the lock: one apply at a time from one state directory
+            assert payload["error"]["type"] == "ChangeRefused"
+            assert "being applied by another process" in payload["error"]["message"]
+        else:  # the winner, or a run that started once it was over (resumed)
+            assert payload["state"] == "Verified"
+    assert run_json("audit", pid)["result"] == "pass"
+
+
+@pytest.mark.anvil
+def test_the_proposer_in_two_state_directories_pushes_each_device_once(
+    contract: str, workdir: Path
+) -> None:
+    """No lock is shared: the base check inside each commit stops the second push, and the
+    run that records second says that another run recorded it."""
+    pid = _approved()
+    _slow_commits(workdir)
+    other = _other_state_dir(workdir)
+    before = _commits(workdir)
+    results = _concurrently(workdir, ("apply", pid, *A), ("apply", pid, *A, "--inventory", other))
+    assert _commits(workdir) == {host: count + 1 for host, count in before.items()}
+    assert sorted(code for code, _ in results) in ([0, 0], [0, 3]), results
+    recorded_by = []
+    for inventory, (code, payload) in zip(("inventory", other), results, strict=True):
+        if code == 3:
+            assert payload["error"]["type"] == "AlreadyRecorded"
+            assert "already recorded on chain by another run" in payload["error"]["message"]
+        else:
+            assert payload["state"] == "Verified"
+            if not payload["resumed"]:
+                recorded_by.append(inventory)
+    assert len(recorded_by) == 1
+    assert run_json("status", pid)["state"] == "Verified"
+    assert run_json("audit", pid, "--inventory", recorded_by[0])["result"] == "pass"
+
+
+@pytest.mark.anvil
+def test_a_member_who_is_neither_proposer_nor_executor_touches_no_device(
+    contract: str, workdir: Path
+) -> None:
+    pid = _approved()
+    _slow_commits(workdir)
+    other = _other_state_dir(workdir)
+    before = _commits(workdir)
+    (owner_code, owner), (tenant_code, tenant) = _concurrently(
+        workdir, ("apply", pid, *A), ("apply", pid, *B, "--inventory", other)
+    )
+    assert (owner_code, owner["state"]) == (0, "Verified")
+    assert tenant_code == 3
+    assert "only its proposer or executor may apply" in tenant["error"]["message"]
+    assert "its proposer is OPERATOR-A" in tenant["error"]["message"]
+    assert _commits(workdir) == {host: count + 1 for host, count in before.items()}
+    assert run_json("audit", pid)["result"] == "pass"
+
+
+def _wait_for_phase(state: Path, phase: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait (bounded, 120 s) until a journal under ``state`` reaches ``phase``."""
+    for _ in range(2400):
+        for journal in state.glob("changes/*/journal.json"):
+            with contextlib.suppress(ValueError, OSError):
+                if json.loads(journal.read_text())["phase"] == phase:
+                    return
+        if process.poll() is not None:
+            pytest.fail(f"ended before {phase!r}: {process.communicate()[1][-2000:]!r}")
+        time.sleep(0.05)
+    pytest.fail(f"no journal reached {phase!r} within 120 s")
+
+
+@pytest.mark.anvil
+def test_ctrl_c_while_applying_names_the_devices_pushed_and_a_rerun_resumes(
+    contract: str, workdir: Path
+) -> None:
+    pid = _approved()
+    _slow_commits(workdir)
+    before = _commits(workdir)
+    process = _spawn(workdir, "apply", pid, *A)
+    _wait_for_phase(workdir / "state", "applying", process)
+    stdout, stderr = stop(process, signal.SIGINT)
+    assert process.returncode == 130, stderr[-2000:]
+    assert b"Traceback" not in stderr
+    error = json.loads(stdout)["error"]
+    assert (error["type"], error["exit_code"]) == ("Interrupted", 130)
+    assert f"Run `coopchain apply {pid}` again to resume" in error["message"]
+    assert b"Interrupted" in stderr
+    after = _commits(workdir)
+    assert sorted(error["pushed"]) == [h for h in SITE_HOSTS if after[h] != before[h]]
+    assert run_json("status", pid)["state"] == "Approved"  # nothing recorded
+
+    resumed = run_json("apply", pid, *A)
+    assert resumed["state"] == "Verified"
+    assert _commits(workdir) == {host: count + 1 for host, count in before.items()}
+    assert run_json("audit", pid)["result"] == "pass"

@@ -39,7 +39,7 @@ from nornir_coopchain.gate import (
 )
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.journal import Journal
-from nornir_coopchain.model.content import ChangeWindow, EvidenceReport
+from nornir_coopchain.model.content import ChangeWindow, EvidenceReport, hash_text
 from nornir_coopchain.model.rules import ProposalState, VoteType
 from nornir_coopchain.plugins.tasks._device import running_config
 from nornir_coopchain.session import CoopchainSession
@@ -330,7 +330,10 @@ def test_tampered_evidence_fails_the_audit(site: Site) -> None:
     report = journal.evidence()
     assert report is not None
     forged = report.devices[0].model_copy(update={"readback_hash": "0x" + "ee" * 32})
-    journal.write_evidence(EvidenceReport(devices=(forged, *report.devices[1:])))
+    with pytest.raises(ConfigError, match="already holds other evidence"):
+        journal.write_evidence(EvidenceReport(devices=(forged, *report.devices[1:])))
+    tampered = EvidenceReport(devices=(forged, *report.devices[1:]))
+    (journal.path / "evidence.json").write_bytes(tampered.canonical_bytes())  # by hand
     audit = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
     assert (audit.result, audit.evidence_root_ok) == ("fail", False)
 
@@ -651,6 +654,121 @@ def test_emergency_refusals_touch_no_device(site: Site) -> None:
         declare_emergency_change(site.owner, content, prepared.candidates)
     site.coop.cancel(site.owner.account, ordinary)
     emergency = declare_emergency_change(site.owner, content, prepared.candidates).proposal_id
-    with pytest.raises(ChangeRefused, match="only its proposer or executor"):
+    with pytest.raises(ChangeRefused, match="only its proposer or executor may apply"):
         apply_change(site.nr, tenant, emergency, templates=site.templates)
     assert running_hashes(site.nr) == before
+
+
+# ---------------------------------------------------------------- co-owners who do not trust
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_device_changed_during_the_commit_is_refused_as_stale_and_keeps_its_line(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The out-of-band commit lands after the apply read r2 and before its commit: the
+    commit's own base check refuses it, nothing changes on r2, r2 is recorded failed."""
+    import functools
+
+    from napalm_coopchain_sim import CoopchainSimDriver
+
+    proposal_id = site.approved()
+    commit = CoopchainSimDriver.commit_config
+    landed: list[str] = []
+
+    @functools.wraps(commit)
+    def out_of_band_first(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
+        if self.hostname == "site17-r2" and not landed:
+            other = CoopchainSimDriver(
+                "site17-r2", optional_args={"state_dir": site.tmp / "devices"}
+            )
+            other.open()
+            other.load_merge_candidate(config="ip route 10.99.99.0/24 Null0\n")
+            commit(other)
+            landed.append(running_config(other))
+        commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(CoopchainSimDriver, "commit_config", out_of_band_first)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert landed
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r2"]
+    assert "StaleBaseError" in (failed["site17-r2"].error or "")
+    assert outcome.state is ProposalState.VerificationFailed  # never Verified
+    assert running_hashes(site.nr)["site17-r2"] == hash_text(landed[0])
+    assert "ip route 10.99.99.0/24 Null0" in landed[0]
+    assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
+        "fail"
+    )
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_only_the_proposer_or_its_executor_pushes(site: Site) -> None:
+    proposal_id = site.approved()
+    before = running_hashes(site.nr)
+    tenant = site.voters["OPERATOR-B"].session
+    with pytest.raises(ChangeRefused) as refused:
+        apply_change(site.nr, tenant, proposal_id, templates=site.templates)
+    message = str(refused.value)
+    assert "only its proposer or executor may apply" in message
+    assert f"its proposer is OPERATOR-A ({site.owner.account.address})" in message
+    assert "it names no executor" in message
+    assert running_hashes(site.nr) == before
+    assert site.coop.state(proposal_id) is ProposalState.Approved
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_one_apply_at_a_time_per_proposal_and_state_directory(site: Site) -> None:
+    from nornir_coopchain.journal import apply_lock
+
+    proposal_id = site.approved()
+    before = running_hashes(site.nr)
+    held = apply_lock(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    with held, pytest.raises(ChangeRefused, match="being applied by another process"):
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert running_hashes(site.nr) == before
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert outcome.state is ProposalState.Verified  # the lock went with its holder
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_change_recorded_by_another_run_is_said_so_and_not_pushed(site: Site) -> None:
+    from nornir_coopchain.exceptions import AlreadyRecorded
+
+    proposal_id = site.approved()
+    apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    shutil.rmtree(site.owner.settings.journal_dir())  # another state directory recorded it
+    applied = running_hashes(site.nr)
+    with pytest.raises(AlreadyRecorded, match="already recorded on chain by another run"):
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert running_hashes(site.nr) == applied
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_chain_lost_at_the_record_names_the_devices_and_a_rerun_records(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nornir_coopchain.exceptions import ChainConnectionError
+
+    proposal_id = site.approved()
+
+    def gone(*_args: object, **_kwargs: object) -> None:
+        raise ChainConnectionError("cannot reach http://127.0.0.1:8545")
+
+    monkeypatch.setattr(site.owner.coop, "record_verification", gone)
+    with pytest.raises(ChainConnectionError) as lost:
+        apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    message = str(lost.value)
+    assert f"pushed by this run: {', '.join(HOSTS)}; not pushed: none" in message
+    assert f"Run `coopchain apply {proposal_id}` again to resume" in message
+    monkeypatch.undo()
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
+    assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
+        "pass"
+    )

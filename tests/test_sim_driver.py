@@ -341,3 +341,21 @@ def test_concurrent_sessions_on_one_device_lose_no_commit(tmp_path: Path, persis
 
     running = _driver("r1", **args).get_config()["running"].splitlines()
     assert sorted(running) == sorted(f"line {w}-{i}" for w in range(3) for i in range(15))
+
+
+def test_commit_checks_the_expected_running_config_atomically() -> None:
+    from nornir_coopchain.exceptions import StaleBaseError
+
+    device = _driver("r1", initial_config=BASE)
+    read = device.get_config(retrieve="running")["running"]
+    other = _driver("r1")
+    other.load_merge_candidate(config="ip route 10.99.99.0/24 Null0\n")
+    other.commit_config()  # out of band, between the read and the commit
+    changed = device.get_config(retrieve="running")["running"]
+    device.load_replace_candidate(config=NEW)
+    with pytest.raises(StaleBaseError, match="r1: the running config changed"):
+        device.commit_config(revert_in=30, expected_running=read)
+    assert device.get_config(retrieve="running")["running"] == changed
+    assert not device.has_pending_commit()
+    device.commit_config(expected_running=changed)  # the candidate stays loaded
+    assert device.get_config(retrieve="running")["running"] == NEW

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the outcome was a failure (a device failed verification, an audit
 failed); 2 bad input (a file, field, option or host is wrong); 3 refused (the change may not
-be applied, or the contract reverted with one of its errors); 4 the chain could not be used.
+be applied, or the contract reverted with one of its errors, or the change was recorded by
+another run); 4 the chain could not be used; 130 interrupted (Ctrl-C).
 Only :class:`~nornir_coopchain.exceptions.CoopchainError` is caught; anything else is a bug
 and shows its traceback. With ``--json`` an error is also the one JSON object on stdout:
 ``{"error": {"type": ..., "message": ..., "exit_code": ...}}``.
@@ -49,6 +50,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_CHAIN",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_REFUSED",
     "ChainOption",
     "ContractOption",
@@ -81,6 +83,7 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_CHAIN = 4
+EXIT_INTERRUPTED = 130
 
 # Nornir logs every failed task with its traceback; the CLI reports failures itself.
 logging.getLogger("nornir").addHandler(logging.NullHandler())

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nornir_coopchain.cli._common import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     ChainOption,
     ContractOption,
     DevAccountOption,
@@ -31,6 +32,7 @@ from nornir_coopchain.cli._common import (
     signer,
     site,
     spinner,
+    stopped_by_signals,
 )
 from nornir_coopchain.exceptions import ConfigError
 
@@ -84,9 +86,13 @@ def apply(
 
     A declared emergency change (`propose --emergency`) is pushed before the vote.
 
-    Exit 1 if a device failed verification, 3 if the change is refused (nothing touched).
+    Exit 1 if a device failed verification, 3 if the change is refused (nothing touched) or
+    was recorded by another run, 4 if the chain is lost (the message names the devices
+    pushed), 130 if interrupted by Ctrl-C (the message names the devices pushed and how to
+    resume).
     """
     from nornir_coopchain.gate import apply_change, wait_for_verdict
+    from nornir_coopchain.gate.apply import ApplyInterrupted, resume_hint
 
     def say(line: str) -> None:
         if not as_json:
@@ -106,14 +112,20 @@ def apply(
             if wait:
                 with spinner(f"waiting for the verdict on #{proposal_id}", not as_json):
                     wait_for_verdict(session, proposal_id, timeout=wait, progress=say)
-            with host_progress(nr, not as_json) as tracked:
-                result = apply_change(
-                    tracked,
-                    session,
-                    proposal_id,
-                    templates=templates,
-                    revert_in=revert_in or None,
-                )
+            try:
+                with stopped_by_signals(), host_progress(nr, not as_json) as tracked:
+                    result = apply_change(
+                        tracked,
+                        session,
+                        proposal_id,
+                        templates=templates,
+                        revert_in=revert_in or None,
+                    )
+            except ApplyInterrupted as stop:
+                _interrupted(str(stop), stop.pushed, as_json)
+            except KeyboardInterrupt:
+                message = f"interrupted before any device was pushed. {resume_hint(proposal_id)}"
+                _interrupted(message, (), as_json)
     if as_json:
         emit(
             {
@@ -142,6 +154,15 @@ def apply(
         )
     if result.devices_failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _interrupted(message: str, pushed: tuple[str, ...], as_json: bool) -> None:
+    """Say what an interrupted apply did and how to resume; exit 130 (as Ctrl-C does)."""
+    err.print(f"[red]Interrupted[/red]: {escape(message)}", soft_wrap=True)
+    if as_json:
+        error = {"type": "Interrupted", "message": message, "exit_code": EXIT_INTERRUPTED}
+        emit({"error": {**error, "pushed": list(pushed)}})
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @app.command()

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import secrets
+import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from nornir.core import Nornir
-from nornir.core.task import Result, Task
+from nornir.core.inventory import Host
+from nornir.core.task import AggregatedResult, MultiResult, Result, Task
 from pydantic import BaseModel, ConfigDict
 
-from nornir_coopchain.exceptions import ChangeRefused, ConfigError
+from nornir_coopchain.chain.errors import UnexpectedProposalState
+from nornir_coopchain.chain.models import ProposalInfo
+from nornir_coopchain.exceptions import (
+    AlreadyRecorded,
+    ChainConnectionError,
+    ChainError,
+    ChangeRefused,
+    ConfigError,
+    ContractError,
+)
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.gate.propose import describe, failed_hosts
-from nornir_coopchain.journal import ChangeJournal, HostRecord, Journal
+from nornir_coopchain.journal import ChangeJournal, HostRecord, Journal, apply_lock
 from nornir_coopchain.model.content import DeviceEvidence, EvidenceReport, hash_text
 from nornir_coopchain.model.hashing import ZERO32, to_hex32
 from nornir_coopchain.model.rules import ProposalState
@@ -23,7 +35,14 @@ from nornir_coopchain.plugins.tasks.coopchain_render import coopchain_render
 from nornir_coopchain.plugins.tasks.coopchain_verify import coopchain_verify
 from nornir_coopchain.session import CoopchainSession
 
-__all__ = ["ChangeOutcome", "DeviceOutcome", "apply_change"]
+__all__ = [
+    "ApplyInterrupted",
+    "ChangeOutcome",
+    "DeviceOutcome",
+    "apply_change",
+    "devices_summary",
+    "resume_hint",
+]
 
 
 class DeviceOutcome(BaseModel):
@@ -65,10 +84,12 @@ def _gated_host(
     revert_in: int | None,
     chain_now: int,
     configs: dict[str, str] | None,
+    halt: threading.Event | None = None,
 ) -> Result:
     """Preflight (``configs`` None: render and check only) or apply and verify the host.
 
-    The apply pass pushes the config its preflight rendered and checked (``configs``).
+    The apply pass pushes the config its preflight rendered and checked (``configs``),
+    unless ``halt`` is set (the run is being interrupted): the host is then left untouched.
     """
     preflight = configs is None
     if configs is None:
@@ -77,6 +98,8 @@ def _gated_host(
         ).result
         config = rendered.config
     else:
+        if halt is not None and halt.is_set():
+            raise ChangeRefused("not pushed: the run was interrupted", host=task.host.name)
         config = configs[task.host.name]
     applied: AppliedDevice = task.run(
         coopchain_apply,
@@ -91,6 +114,117 @@ def _gated_host(
     confirm = None if applied.already_applied else applied.commit_confirm
     verify = task.run(coopchain_verify, change=change, config=config, confirm=confirm)
     return Result(host=task.host, result=(applied, verify.result), failed=verify.failed)
+
+
+class ApplyInterrupted(KeyboardInterrupt):
+    """Raised when Ctrl-C (a KeyboardInterrupt) stops :func:`apply_change` while it pushes:
+    the devices in flight finish their push and verification, no other device is pushed and
+    nothing is recorded; a rerun resumes.
+
+    Attributes:
+        proposal_id: the proposal number.
+        pushed: the hosts this run committed the change to.
+        untouched: the hosts this run did not push.
+    """
+
+    def __init__(self, proposal_id: int, pushed: tuple[str, ...], untouched: tuple[str, ...]):
+        self.proposal_id = proposal_id
+        self.pushed = pushed
+        self.untouched = untouched
+        super().__init__(
+            f"applying proposal {proposal_id} was interrupted, nothing recorded; "
+            f"{devices_summary(pushed, untouched)}. {resume_hint(proposal_id)}"
+        )
+
+
+def devices_summary(pushed: tuple[str, ...], untouched: tuple[str, ...]) -> str:
+    """``pushed by this run: r1, r2; not pushed: r3``."""
+    done, left = ", ".join(pushed) or "none", ", ".join(untouched) or "none"
+    return f"pushed by this run: {done}; not pushed: {left}"
+
+
+def resume_hint(proposal_id: int) -> str:
+    """How to resume an interrupted apply."""
+    return (
+        f"Run `coopchain apply {proposal_id}` again to resume: devices already running the "
+        "approved config are verified, not pushed again, and ONE verification is recorded "
+        "(a commit-confirm left unconfirmed reverts by itself)"
+    )
+
+
+class _Pushed:
+    """A Nornir processor noting each host whose ``coopchain_apply`` committed the change."""
+
+    def __init__(self) -> None:
+        self.hosts: set[str] = set()
+
+    def task_started(self, task: Task) -> None:
+        """Nothing to note."""
+
+    def task_completed(self, task: Task, result: AggregatedResult) -> None:
+        """Nothing to note."""
+
+    def task_instance_started(self, task: Task, host: Host) -> None:
+        """Nothing to note."""
+
+    def task_instance_completed(self, task: Task, host: Host, result: MultiResult) -> None:
+        """Nothing to note."""
+
+    def subtask_instance_started(self, task: Task, host: Host) -> None:
+        """Nothing to note."""
+
+    def subtask_instance_completed(self, task: Task, host: Host, result: MultiResult) -> None:
+        """Note a committed push."""
+        if task.name == "coopchain_apply" and not result.failed and result[0].changed:
+            self.hosts.add(host.name)
+
+
+def _push(
+    nr: Nornir,
+    run: Callable[..., Result],
+    proposal_id: int,
+    chain_now: int,
+    configs: dict[str, str],
+) -> AggregatedResult:
+    """Run the apply pass in a worker thread, so that a Ctrl-C in this (main) thread can stop
+    the pushes not yet started while those in flight finish.
+
+    Raises:
+        ApplyInterrupted: on KeyboardInterrupt, once the devices in flight are done.
+    """
+    halt, pushed = threading.Event(), _Pushed()
+    done: list[AggregatedResult] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            done.append(
+                nr.with_processors([*nr.processors, pushed]).run(
+                    task=run,
+                    name=f"coopchain apply #{proposal_id}",
+                    halt=halt,
+                    on_failed=True,
+                    chain_now=chain_now,
+                    configs=configs,
+                )
+            )
+        except BaseException as exc:  # handed to the main thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=f"coopchain-apply-{proposal_id}", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        halt.set()
+        worker.join()
+        hosts = sorted(nr.inventory.hosts)
+        untouched = tuple(host for host in hosts if host not in pushed.hosts)
+        raise ApplyInterrupted(proposal_id, tuple(sorted(pushed.hosts)), untouched) from None
+    if failure:
+        raise failure[0]
+    return done[0]
 
 
 def _failed_leaf(host: str, candidate_hash: str, error: str) -> DeviceEvidence:
@@ -128,23 +262,42 @@ def _journal_for(session: CoopchainSession, change: ApprovedChange) -> Journal:
     )
 
 
+def _recorded_elsewhere(info: ProposalInfo, doing: str) -> AlreadyRecorded:
+    early = info.emergency and info.state is ProposalState.Active
+    before = " before its ratification" if early else ""
+    return AlreadyRecorded(
+        f"proposal {info.proposal_id} is already recorded{before} on chain by another run "
+        f"({info.state.name}, evidence root {info.evidence_root}), with evidence this state "
+        f"directory does not hold: {doing}. Audit it where it was recorded "
+        f"(`coopchain audit {info.proposal_id}` with that state directory) or from the "
+        "devices' proof files",
+        proposal_id=info.proposal_id,
+    )
+
+
+def _is_recorded(info: ProposalInfo) -> bool:
+    # an emergency change may be recorded while Active
+    return info.recorded or info.state in (ProposalState.Verified, ProposalState.VerificationFailed)
+
+
 def _already_recorded(
-    session: CoopchainSession, proposal_id: int, journal: Journal
+    info: ProposalInfo, journal: Journal | None, doing: str
 ) -> ChangeOutcome | None:
-    info = session.coop.proposal(proposal_id)
-    recorded = info.state in (ProposalState.Verified, ProposalState.VerificationFailed)
-    if not (recorded or info.recorded):  # an emergency change may be recorded while Active
+    """The outcome of a change this state directory recorded (a resumed run), else None.
+
+    Raises:
+        AlreadyRecorded: another run recorded it (``doing`` says what this run did).
+    """
+    if not _is_recorded(info):
         return None
-    report = journal.evidence()
-    if report is None or report.evidence_root() != info.evidence_root:
-        raise ChangeRefused(
-            f"proposal {proposal_id} is already recorded ({info.state.name}) with evidence "
-            "this state directory does not hold"
-        )
+    report = journal.evidence(info.evidence_root) if journal is not None else None
+    if journal is None or report is None:
+        raise _recorded_elsewhere(info, doing)
+    journal.write_evidence(report)  # the recorded report, kept once (a resumed record)
     record = journal.read()
     journal.save(record.model_copy(update={"phase": "recorded"}))
     return ChangeOutcome(
-        proposal_id=proposal_id,
+        proposal_id=info.proposal_id,
         state=info.state,
         evidence_root=info.evidence_root,
         devices_ok=report.devices_ok,
@@ -164,20 +317,25 @@ def _already_recorded(
     )
 
 
-def _check_emergency_applier(session: CoopchainSession, change: ApprovedChange) -> None:
-    """Before its ratification an emergency change is applied once, only by who may record it."""
+def _check_applier(session: CoopchainSession, change: ApprovedChange) -> None:
+    """Only the proposer or the executor named on chain (who alone may record) pushes.
+
+    Raises:
+        ChangeRefused: this key is neither, saying who may.
+    """
     info = change.proposal
-    if info.recorded:
-        raise ChangeRefused(
-            f"proposal {info.proposal_id} is an emergency change already recorded before its "
-            "ratification, with evidence this state directory does not hold"
-        )
-    proposer = session.coop.members()[info.proposer_index].account
-    if session.account.address not in (proposer, info.executor):
-        raise ChangeRefused(
-            f"proposal {info.proposal_id} is an emergency change not yet ratified: only its "
-            "proposer or executor may apply it before the vote"
-        )
+    proposer = session.coop.members()[info.proposer_index]
+    named = int(info.executor, 16) != 0
+    allowed = {proposer.account.lower()} | ({info.executor.lower()} if named else set())
+    if session.account.address.lower() in allowed:
+        return
+    executor = f"its named executor is {info.executor}" if named else "it names no executor"
+    kind = "an emergency change not yet ratified" if info.emergency else "a change"
+    raise ChangeRefused(
+        f"proposal {info.proposal_id} is {kind} that only its proposer or executor may apply: "
+        f"its proposer is {proposer.operator_id} ({proposer.account}) and {executor}; this key "
+        f"is {session.account.address}. No device was touched"
+    )
 
 
 def apply_change(
@@ -191,6 +349,9 @@ def apply_change(
 ) -> ChangeOutcome:
     """Push the approved change to its devices, verify each, record ONE verification.
 
+    Only the proposal's proposer or the executor named on chain may push it, one process at
+    a time per state directory (an OS file lock on the proposal, held for the whole run).
+
     An emergency change (declared with :func:`declare_emergency_change`) is applied while
     its ratification vote is still open (Active), by its proposer or executor only; it is
     recorded at once and stays Active until the co-owners ratify it. An ordinary proposal
@@ -198,30 +359,52 @@ def apply_change(
 
     Every device of the approved manifest is re-rendered, checked (window, Merkle proof,
     approved hashes, no stale base), committed, read back and verified; a device that fails
-    is rolled back and recorded as failed, and never stops the others. A rerun after a kill
-    skips devices that already run the approved config and never records twice.
+    is rolled back and recorded as failed, and never stops the others. Where the driver can,
+    the base is checked again inside the commit itself: a device changed out of band since
+    its preflight is refused as stale (nothing changed on it) and recorded failed, and one
+    that another run just pushed the approved config to is verified, not pushed again. A
+    rerun after a kill skips devices that already run the approved config and never records
+    twice; its evidence is kept (``evidence.json``) only once recorded, and never replaced.
 
     Raises:
-        ChangeRefused: the proposal is not Approved (nor an Active emergency change applied
-            by its proposer or executor), its window is not open, or its content does not
-            match the chain; no device was touched.
+        ChangeRefused: the proposal is not Approved (nor an Active emergency change), this
+            key is neither its proposer nor its executor, its window is not open, its
+            content does not match the chain, or another process of this state directory
+            is applying it; no device was touched.
+        AlreadyRecorded: another run (another state directory) recorded the change; this
+            run records nothing.
         ConfigError: a device of the manifest is not in the inventory; no device was touched.
+        ApplyInterrupted: Ctrl-C while pushing (naming the devices pushed).
+        ChainConnectionError: the chain could not be used to record (naming the devices
+            pushed; a rerun records).
     """
-    journal = Journal.find(
-        session.settings.journal_dir(),
-        chain_id=session.client.chain_id,
-        contract=session.coop.address,
-        proposal_id=proposal_id,
-    )
-    if journal is not None:
-        done = _already_recorded(session, proposal_id, journal)
+    root = session.settings.journal_dir()
+    chain_id, contract = session.client.chain_id, session.coop.address
+    with apply_lock(root, chain_id=chain_id, contract=contract, proposal_id=proposal_id):
+        journal = Journal.find(root, chain_id=chain_id, contract=contract, proposal_id=proposal_id)
+        done = _already_recorded(
+            session.coop.proposal(proposal_id), journal, "this run pushed nothing"
+        )
         if done is not None:
             return done
+        return _apply(
+            nr, session, proposal_id, template=template, templates=templates, revert_in=revert_in
+        )
+
+
+def _apply(
+    nr: Nornir,
+    session: CoopchainSession,
+    proposal_id: int,
+    *,
+    template: str | None,
+    templates: Path,
+    revert_in: int | None,
+) -> ChangeOutcome:
     change = fetch_change(
         session.coop, proposal_id, states=(ProposalState.Approved,), emergency_active=True
     )
-    if change.proposal.state is ProposalState.Active:
-        _check_emergency_applier(session, change)
+    _check_applier(session, change)
     change.check_window(session.client.now())
     hosts = [device.host for device in change.content.devices]
     missing = sorted(set(hosts) - set(nr.inventory.hosts))
@@ -260,12 +443,12 @@ def apply_change(
     # exactly the config their preflight rendered and checked.
     errors = {host: describe(error) for host, error in preflight_failed.items()}
     configs = {host: str(preflight[host].result) for host in hosts if host not in errors}
-    results = targets.filter(filter_func=lambda host: host.name in configs).run(
-        task=run,
-        name=f"coopchain apply #{proposal_id}",
+    results = _push(
+        targets.filter(filter_func=lambda host: host.name in configs),
+        run,
+        proposal_id,
         chain_now=session.client.now(),
         configs=configs,
-        on_failed=True,
     )
     errors.update({host: describe(error) for host, error in failed_hosts(results).items()})
     leaves: list[DeviceEvidence] = []
@@ -303,17 +486,40 @@ def apply_change(
             applied=applied, verified=verified, error=None if verified else errors.get(host)
         )
     report = EvidenceReport(devices=tuple(leaves))
-    journal.write_evidence(report)
+    journal.stage_evidence(report)  # before its root is sent: a resume finds it
     record = record.model_copy(update={"hosts": host_records, "phase": "verified"})
     journal.save(record)
-
-    recorded = session.coop.record_verification(
-        session.account,
-        proposal_id,
-        report.evidence_root(),
-        report.devices_ok,
-        report.devices_failed,
-    )
+    pushed = tuple(h for h in hosts if (r := host_records[h].applied) and not r.already_applied)
+    summary = devices_summary(pushed, tuple(h for h in hosts if h not in pushed))
+    doing = f"this run verified the devices ({summary}) and recorded nothing"
+    try:
+        done = _already_recorded(session.coop.proposal(proposal_id), journal, doing)
+        if done is not None:
+            return done
+        try:
+            recorded = session.coop.record_verification(
+                session.account,
+                proposal_id,
+                report.evidence_root(),
+                report.devices_ok,
+                report.devices_failed,
+            )
+        except UnexpectedProposalState:  # recorded meanwhile, by another run or an earlier one
+            done = _already_recorded(session.coop.proposal(proposal_id), journal, doing)
+            if done is None:
+                raise
+            return done
+        state = session.coop.state(proposal_id)
+    except ChainError as exc:
+        if isinstance(exc, ContractError):
+            raise
+        raise ChainConnectionError(
+            f"the chain could not be used to record proposal {proposal_id} "
+            f"({type(exc).__name__}: {exc}); {report.devices_ok} device(s) verified, "
+            f"{report.devices_failed} failed, {summary}; the evidence is kept in the journal. "
+            f"{resume_hint(proposal_id)}"
+        ) from exc
+    journal.write_evidence(report)
     record = record.model_copy(
         update={
             "record_tx": recorded.tx_hash,
@@ -324,7 +530,7 @@ def apply_change(
     journal.save(record)
     return ChangeOutcome(
         proposal_id=proposal_id,
-        state=session.coop.state(proposal_id),
+        state=state,
         evidence_root=report.evidence_root(),
         devices_ok=report.devices_ok,
         devices_failed=report.devices_failed,

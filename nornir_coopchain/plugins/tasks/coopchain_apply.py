@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from nornir.core.task import Result, Task
 
 from nornir_coopchain.exceptions import ChangeRefused, StaleBaseError
@@ -28,6 +31,11 @@ def coopchain_apply(
     hash; and the running config still hashes to the approved base (else the diff is stale).
     A device that already runs the approved config (a resumed run) is left alone.
 
+    Where the driver's ``commit_config`` takes ``expected_running`` (napalm_frr, the
+    simulator), the running config is checked again inside the commit itself: a device
+    changed since it was read is refused as stale with nothing changed, and one that another
+    run has just pushed the approved config to is left alone as already applied.
+
     Arguments:
         change: the approved change, from :func:`~nornir_coopchain.gate.approved.fetch_change`.
         config: the freshly rendered configuration for this host.
@@ -42,7 +50,8 @@ def coopchain_apply(
 
     Raises:
         ChangeRefused: any check failed; nothing was pushed.
-        StaleBaseError: the running config changed since the diff was approved.
+        StaleBaseError: the running config changed since the diff was approved (also when
+            the commit found it changed since it was read: nothing was committed).
     """
     host = task.host.name
     session = task.host.get_connection(CONNECTION_NAME, task.nornir.config)
@@ -73,11 +82,34 @@ def coopchain_apply(
         device.load_replace_candidate(config=config)
     else:
         device.load_merge_candidate(config=config)
-    confirm = revert_in is not None
+    checked = {"expected_running": running} if _checks_base(device) else {}
     try:
-        device.commit_config(revert_in=revert_in) if confirm else device.commit_config()
-    except NotImplementedError:
-        confirm = False
-        device.commit_config()
+        confirm = _commit(device, revert_in, checked)
+    except StaleBaseError as exc:
+        if check_compliance(config, running_config(device), entry.platform).compliant:
+            done = applied.model_copy(update={"already_applied": True})  # by another run
+            return Result(host=task.host, result=done, changed=False)
+        raise StaleBaseError(
+            "the running config changed since it was read; the commit refused it, nothing "
+            "was changed on the device: prepare a new proposal",
+            host=host,
+        ) from exc
     done = applied.model_copy(update={"commit_confirm": confirm})
     return Result(host=task.host, result=done, diff=entry.diff, changed=True)
+
+
+def _checks_base(device: Any) -> bool:
+    """Whether the driver's commit can check the running config itself (``expected_running``)."""
+    return "expected_running" in inspect.signature(device.commit_config).parameters
+
+
+def _commit(device: Any, revert_in: int | None, checked: dict[str, str]) -> bool:
+    """Commit, with commit-confirm where the driver has it; whether it is confirm-pending."""
+    if revert_in is not None:
+        try:
+            device.commit_config(revert_in=revert_in, **checked)
+            return True
+        except NotImplementedError:
+            pass
+    device.commit_config(**checked)
+    return False
