@@ -71,6 +71,7 @@ class PolicyVoter:
             coop.address,
             state_file=state_file,
             start_block=start_block,
+            confirmations=session.settings.confirmations,  # only proposals that are final
             topics=[coop.contract.events.ProposalCreated.topic],
         )
 

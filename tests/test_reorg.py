@@ -1,0 +1,211 @@
+"""Chains without instant finality: ``confirmations`` deep reads, on anvil with
+``anvil_rollback`` standing in for a reorg (the rolled-back blocks' transactions are gone,
+as on the losing side of a fork).
+
+The proposer's client wants 2 confirmations; blocks come only when the test mines them
+(a background miner while it should, ``anvil_mine`` otherwise), so each step is ordered.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from web3.types import RPCEndpoint
+
+from nornir_coopchain import session as sessions
+from nornir_coopchain.chain.accounts import dev_accounts
+from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.chain.devchain import AnvilProcess, DevChain
+from nornir_coopchain.chain.models import VerificationRecorded
+from nornir_coopchain.demo import build_out, deploy_with_dev_keys, init_site
+from nornir_coopchain.exceptions import ChangeRefused
+from nornir_coopchain.gate import (
+    ChangeOutcome,
+    VerdictTimeout,
+    apply_change,
+    audit_change,
+    build_content,
+    prepare_change,
+    propose_change,
+    wait_for_verdict,
+)
+from nornir_coopchain.model.content import ChangeWindow
+from nornir_coopchain.model.rules import ProposalState, VoteType
+from nornir_coopchain.session import open_session
+from nornir_coopchain.settings import CoopchainSettings
+
+pytestmark = pytest.mark.anvil
+
+REPO = Path(__file__).resolve().parents[1]
+DEPTH = 2
+
+
+class Miner:
+    """Mines a block every 0.1 s while started (automine still mines each transaction)."""
+
+    def __init__(self, dev: DevChain):
+        self.dev = dev
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.dev.mine()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def rollback(client: ChainClient, blocks: int) -> None:
+    """Drop the newest ``blocks`` blocks and their transactions (a reorg that loses them)."""
+    response = client.w3.provider.make_request(cast("RPCEndpoint", "anvil_rollback"), [blocks])
+    assert "error" not in response, response
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    done = threading.Event()
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return
+        done.wait(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def site(own_anvil: AnvilProcess, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Site 17 built out; the proposer (OPERATOR-A) reads 2 blocks deep, the voters at once."""
+    fast = ChainClient.connect(own_anvil.url, receipt_timeout=30)
+    deep = ChainClient.connect(
+        own_anvil.url, confirmations=DEPTH, receipt_timeout=60, rebroadcast_after=0.5
+    )
+    miner = Miner(DevChain(fast))
+    miner.start()
+    coop = deploy_with_dev_keys(fast, REPO / "inventory")
+    settings = CoopchainSettings(
+        chain_url=own_anvil.url,
+        contract=coop.address,
+        dev_account=0,
+        operator="OPERATOR-A",
+        resource_set="TOWER-017",
+        state_dir=tmp_path / "operator-a",
+        confirmations=DEPTH,
+    )
+    owner = open_session(settings, deep)
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    nr = init_site(REPO / "inventory", device_state=tmp_path / "devices", coopchain=settings)
+    tenants = nr.inventory.groups["site17"].data["tenants"]
+    build_out(nr, templates, {op: data for op, data in tenants.items() if op != "OPERATOR-C"})
+    now = fast.now()
+    prepared = prepare_change(nr, templates=templates)
+    content = build_content(
+        prepared,
+        resource_set="TOWER-017",
+        title="Turn up OPERATOR-C",
+        window=ChangeWindow(start=now - 60, end=now + 3600),
+        created_at=now,
+        templates=templates,
+    )
+    pid = propose_change(owner, content, prepared.candidates).proposal_id
+    miner.stop()
+    yield {
+        "fast": fast,
+        "coop": CoopChain(fast, coop.address),
+        "owner": owner,
+        "nr": nr,
+        "templates": templates,
+        "tmp": tmp_path,
+        "pid": pid,
+        "miner": miner,
+        "voters": dev_accounts(fast, 3)[1:],
+    }
+    miner.stop()
+    nr.close_connections()
+    sessions.forget_all()
+    fast.close()
+    deep.close()
+
+
+def commits(tmp: Path) -> dict[str, int]:
+    return {
+        path.stem: json.loads(path.read_text())["commits"]
+        for path in sorted((tmp / "devices").glob("*.json"))
+    }
+
+
+def test_a_vote_reorged_out_is_never_acted_on(site: dict[str, Any]) -> None:
+    coop, owner, pid = site["coop"], site["owner"], site["pid"]
+    b, c = site["voters"]
+    dev = DevChain(site["fast"])
+    before = commits(site["tmp"])
+    coop.cast_vote(b, pid, VoteType.Approve)
+    coop.cast_vote(c, pid, VoteType.Approve)
+    assert coop.proposal(pid).state is ProposalState.Approved  # at the head, not yet final
+    with pytest.raises(VerdictTimeout):
+        wait_for_verdict(owner, pid, timeout=1, poll_interval=0.05)
+    with pytest.raises(ChangeRefused, match="is Active, not Approved"):
+        apply_change(site["nr"], owner, pid, templates=site["templates"])
+    assert commits(site["tmp"]) == before
+
+    rollback(site["fast"], 1)  # C's vote is gone
+    dev.mine(DEPTH + 1)
+    assert coop.proposal(pid).state is ProposalState.Active
+    with pytest.raises(VerdictTimeout):
+        wait_for_verdict(owner, pid, timeout=1, poll_interval=0.05)
+    assert commits(site["tmp"]) == before
+
+    site["fast"].nonces.reset()
+    coop.cast_vote(c, pid, VoteType.Approve)  # voted again, and this time it stays
+    dev.mine(DEPTH)
+    assert wait_for_verdict(owner, pid, timeout=30, poll_interval=0.05) is ProposalState.Approved
+
+
+def test_a_record_reorged_out_is_sent_again(site: dict[str, Any]) -> None:
+    coop, owner, pid, miner = site["coop"], site["owner"], site["pid"], site["miner"]
+    b, c = site["voters"]
+    dev = DevChain(site["fast"])
+    coop.cast_vote(b, pid, VoteType.Approve)
+    coop.cast_vote(c, pid, VoteType.Approve)
+    dev.mine(DEPTH)
+    outcome: list[ChangeOutcome | BaseException] = []
+
+    def push() -> None:
+        try:
+            outcome.append(apply_change(site["nr"], owner, pid, templates=site["templates"]))
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=push, daemon=True)
+    worker.start()
+    wait_until(lambda: coop.proposal(pid).state is ProposalState.Verified, "the record")
+    assert worker.is_alive()  # the record has no confirmations yet
+    rollback(site["fast"], 1)  # the record is gone
+    assert coop.proposal(pid).state is ProposalState.Approved
+    miner.start()
+    worker.join(timeout=90)
+    miner.stop()
+    assert not worker.is_alive()
+    [result] = outcome
+    assert isinstance(result, ChangeOutcome), result
+    assert result.state is ProposalState.Verified
+    assert coop.proposal(pid).state is ProposalState.Verified
+    start = coop.proposal_created(pid).block_number
+    records = [e for e in coop.events(start) if isinstance(e, VerificationRecorded)]
+    assert len(records) == 1
+    assert set(commits(site["tmp"]).values()) == {2}  # build-out, then this change: once each
+    report = audit_change(coop, pid, owner.settings.journal_dir())
+    assert report.result == "pass"
