@@ -5,7 +5,8 @@ SIMULATED routers (state files shared by every process, as real devices are), th
 each operator its own inventory copy, DEV key, state directory and :class:`RpcProxy`:
 
 * OPERATOR-A, the tower owner, runs its playbook (``tests/soak_playbook.py``) per change;
-  ``A2`` is the same key from a second state directory (a second executor, racing);
+  ``A2`` is the same key and playbook from a second state directory (a second executor,
+  racing the first to push and record);
 * OPERATOR-B and OPERATOR-C run ``coopchain watch`` with their policies.
 
 :meth:`Consortium.check` then judges the run from chain data and devices alone.
@@ -132,16 +133,18 @@ class Consortium:
             env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}", "COLUMNS": "200"},
         )
 
-    def start_voter(self, name: str) -> None:
-        """Start ``coopchain watch`` for B or C (no-op when it runs)."""
+    def start_voter(self, name: str) -> bool:
+        """Start ``coopchain watch`` for B or C unless it runs; whether it had stopped."""
         operator = self.operators[name]
         if operator.process is not None and operator.process.poll() is None:
-            return
+            return False
+        stopped = operator.process is not None
         policy = operator.inventory / "policies" / f"{OPERATORS[name][1].lower()}.yaml"
         args = [*CLI, "watch", "--policy", str(policy), "--interval", "0.3"]
         operator.process = self._spawn(
             operator, [*args, "--inventory", str(operator.inventory)], f"watch-{name}.log"
         )
+        return stopped
 
     def kill(self, name: str) -> bool:
         """kill -9 an operator's process; whether one was running."""
@@ -152,10 +155,10 @@ class Consortium:
         process.wait(timeout=30)
         return True
 
-    def playbook(self, spec: dict[str, Any]) -> subprocess.Popen[bytes]:
-        """Start (or restart) the owner's playbook for one change."""
-        operator = self.operators["A"]
-        path = self.out / f"{spec['change']}.spec.json"
+    def playbook(self, spec: dict[str, Any], name: str = "A") -> subprocess.Popen[bytes]:
+        """Start (or restart) the owner's playbook for one change (``A2``: the racer)."""
+        operator = self.operators[name]
+        path = self.out / f"{spec['change']}.{name}.spec.json"
         path.write_text(
             json.dumps(
                 {
@@ -167,18 +170,7 @@ class Consortium:
             )
         )
         args = [sys.executable, str(PLAYBOOK), str(path)]
-        operator.process = self._spawn(operator, args, f"change-{spec['change']}.log")
-        return operator.process
-
-    def race(self, proposal_id: int) -> subprocess.Popen[bytes]:
-        """A second executor: ``coopchain apply`` by the owner's key from another state dir."""
-        operator = self.operators["A2"]
-        args = [*CLI, "apply", str(proposal_id), "--wait", "120", "--json"]
-        operator.process = self._spawn(
-            operator,
-            [*args, "--inventory", str(operator.inventory), "--templates", str(self.templates)],
-            f"race-{proposal_id}.log",
-        )
+        operator.process = self._spawn(operator, args, f"change-{spec['change']}-{name}.log")
         return operator.process
 
     def close(self) -> None:

@@ -13,7 +13,9 @@ proposed twice), and ``apply_change`` resumes the push (never pushed or recorded
 playbook's own bookkeeping is ``OUT/k.pid`` (written once the proposal exists, so that a
 rerun after the change was applied does not propose the changed devices afresh) and
 ``OUT/k.json``, its result. While ``OUT/k.hold`` exists it waits after the verdict (for a
-go-ahead), then applies only what is still Approved.
+go-ahead), then applies only what is still Approved. With ``"race": true`` it is a second
+executor: it only waits for the verdict of the proposal in ``OUT/k.pid`` and applies it
+(result in ``OUT/k.race.json``).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def main(spec: dict[str, Any]) -> None:
     extras = nr.inventory.defaults.connection_options[CONNECTION_NAME].extras
     session = open_session(CoopchainSettings.from_extras(extras, source=spec["inventory"]))
     pid_file = out / f"{change}.pid"
-    if not pid_file.exists():
+    if not pid_file.exists() and not spec.get("race"):
         prepared = prepare_change(nr, templates=templates)
         now = session.client.now()
         content = build_content(
@@ -124,7 +126,7 @@ def main(spec: dict[str, Any]) -> None:
             result.update(state=outcome.state.name, devices_failed=outcome.devices_failed)
         except AlreadyRecorded:  # the racing executor recorded it
             result.update(state=session.coop.proposal(pid).state.name, elsewhere=True)
-    write_once(out / f"{change}.json", result)
+    write_once(out / f"{change}{'.race' if spec.get('race') else ''}.json", result)
     print(json.dumps(result), flush=True)
     nr.close_connections()
 

@@ -1,6 +1,6 @@
 """Chains without instant finality: ``confirmations`` deep reads, on anvil with
 ``anvil_rollback`` standing in for a reorg (the rolled-back blocks' transactions are gone,
-as on the losing side of a fork).
+as on the losing side of a fork); and a voter whose node fails a poll.
 
 The proposer's client wants 2 confirmations; blocks come only when the test mines them
 (a background miner while it should, ``anvil_mine`` otherwise), so each step is ordered.
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from rpc_proxy import RpcProxy
 from web3.types import RPCEndpoint
 
 from nornir_coopchain import session as sessions
@@ -36,10 +37,13 @@ from nornir_coopchain.gate import (
     propose_change,
     wait_for_verdict,
 )
+from nornir_coopchain.gate.declared import inventory_tenant_patterns
 from nornir_coopchain.model.content import ChangeWindow
 from nornir_coopchain.model.rules import ProposalState, VoteType
 from nornir_coopchain.session import open_session
 from nornir_coopchain.settings import CoopchainSettings
+from nornir_coopchain.voter.policy import VoterPolicy
+from nornir_coopchain.voter.watch import PolicyVoter
 
 pytestmark = pytest.mark.anvil
 
@@ -209,3 +213,32 @@ def test_a_record_reorged_out_is_sent_again(site: dict[str, Any]) -> None:
     assert set(commits(site["tmp"]).values()) == {2}  # build-out, then this change: once each
     report = audit_change(coop, pid, owner.settings.journal_dir())
     assert report.result == "pass"
+
+
+def test_a_voter_whose_node_resets_the_connection_polls_again(site: dict[str, Any]) -> None:
+    proxy = RpcProxy(site["fast"].url)
+    settings = CoopchainSettings(
+        chain_url=proxy.url,
+        contract=site["coop"].address,
+        dev_account=1,
+        operator="OPERATOR-B",
+        state_dir=site["tmp"] / "operator-b",
+    )
+    errors: list[Exception] = []
+
+    def reset(exc: Exception) -> None:
+        errors.append(exc)
+        proxy.clear()
+
+    try:
+        voter = PolicyVoter(
+            open_session(settings),
+            VoterPolicy.load(REPO / "inventory" / "policies" / "operator-b.yaml"),
+            tenant_patterns=inventory_tenant_patterns(REPO / "inventory"),
+        )
+        proxy.drop = 1.0  # every request reset, until the voter has seen it
+        actions = voter.watch(interval=0.05, max_polls=3, on_error=reset)
+    finally:
+        proxy.close()
+    assert len(errors) == 1
+    assert [(a.proposal_id, a.vote) for a in actions] == [(site["pid"], VoteType.Approve)]

@@ -287,7 +287,7 @@ def watch(
     """Vote on each new proposal by a policy, or leave it to a human and say why.
 
     The event cursor persists under the state directory: a restart neither misses nor
-    repeats a proposal.
+    repeats a proposal. A node that fails a poll is polled again (said on stderr).
     """
     from nornir_coopchain.gate.declared import inventory_tenant_patterns
     from nornir_coopchain.voter.policy import VoterPolicy
@@ -327,7 +327,11 @@ def watch(
                     if not as_json:
                         err.print(f"watching {session.coop.address} as {operator} (Ctrl-C stops)")
                     voter.watch(
-                        interval=interval, max_polls=max_polls, timeout=timeout, on_action=report
+                        interval=interval,
+                        max_polls=max_polls,
+                        timeout=timeout,
+                        on_action=report,
+                        on_error=lambda exc: err.print(f"node error, polling again: {exc}"),
                     )
             except KeyboardInterrupt:
                 interrupted = True

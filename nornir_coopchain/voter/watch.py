@@ -18,7 +18,12 @@ from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.chain.events import LogCursor
 from nornir_coopchain.chain.models import ProposalCreated
-from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ContractError
+from nornir_coopchain.exceptions import (
+    ChainError,
+    ChangeRefused,
+    ConfigError,
+    ContractError,
+)
 from nornir_coopchain.gate.approved import fetch_change
 from nornir_coopchain.gate.declared import TenantPatterns, check_declared
 from nornir_coopchain.model.rules import ProposalState, VoteType
@@ -91,13 +96,25 @@ class PolicyVoter:
         max_polls: int | None = None,
         timeout: float | None = None,
         on_action: Callable[[VoterAction], None] | None = None,
+        on_error: Callable[[ChainError], None] | None = None,
     ) -> list[VoterAction]:
-        """Poll until ``max_polls`` polls or ``timeout`` seconds (forever if both are None)."""
+        """Poll until ``max_polls`` polls or ``timeout`` seconds (forever if both are None).
+
+        A poll the chain fails (node unreachable, connection reset, a vote not mined in
+        time) is tried again at the next one, after ``on_error`` is told; the cursor only
+        moves past a batch handled whole, so nothing is missed (nor voted twice).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         actions: list[VoterAction] = []
         polls = 0
         while True:
-            for action in self.poll_once():
+            try:
+                handled = self.poll_once()
+            except ChainError as exc:  # a ContractError is a refused vote, handled within
+                handled = []
+                if on_error is not None:
+                    on_error(exc)
+            for action in handled:
                 actions.append(action)
                 if on_action is not None:
                     on_action(action)
