@@ -7,7 +7,7 @@ the operators run in theirs):
 * ``latency``: seconds added before each request is forwarded;
 * ``drop``: the probability that a request is answered by closing the connection with a
   reset (RST), before it reaches the node (``drop_after`` the same, after it did: the node
-  acted, the client never hears);
+  acted, the client never hears; ``fail_methods``: every request of these methods, before);
 * ``stall``: requests are held (not answered) while set, up to its seconds;
 * ``lag``: the node serves a head ``lag`` blocks behind: ``eth_blockNumber`` and the tag
   ``"latest"`` in reads become that block, and a receipt in a newer block is not found.
@@ -38,6 +38,13 @@ _TAGGED = {  # method -> index of its block tag parameter
 }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (it timed out, or was killed) is no news."""
+
+
 class RpcProxy:
     """A faulty JSON-RPC endpoint forwarding to ``upstream``; ``url`` is where to connect.
 
@@ -53,12 +60,12 @@ class RpcProxy:
         self.drop_after = 0.0
         self.stall_until = 0.0
         self.lag = 0
+        self.fail_methods: set[str] = set()
         self.requests = 0
         self.faults = 0  # requests dropped, reset or stalled
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -70,6 +77,7 @@ class RpcProxy:
     def clear(self) -> None:
         """No faults from now on."""
         self.latency, self.drop, self.drop_after, self.stall_until, self.lag = 0.0, 0.0, 0.0, 0, 0
+        self.fail_methods = set()
 
     def stall(self, seconds: float) -> None:
         """Hold every request for up to ``seconds`` from now."""
@@ -157,11 +165,16 @@ class RpcProxy:
                     time.sleep(0.05)
                 if proxy.latency:
                     time.sleep(proxy.latency)
-                if proxy._roll(proxy.drop):
+                payload = json.loads(body)
+                methods = (
+                    {c.get("method") for c in payload}
+                    if isinstance(payload, list)
+                    else {payload.get("method")}
+                )
+                if proxy._roll(proxy.drop) or methods & proxy.fail_methods:
                     proxy._count(fault=True)
                     self._reset()
                     return
-                payload = json.loads(body)
                 try:
                     if isinstance(payload, list):
                         answer: Any = [proxy._forward(call) for call in payload]

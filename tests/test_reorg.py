@@ -26,7 +26,7 @@ from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.devchain import AnvilProcess, DevChain
 from nornir_coopchain.chain.models import VerificationRecorded
 from nornir_coopchain.demo import build_out, deploy_with_dev_keys, init_site
-from nornir_coopchain.exceptions import ChangeRefused
+from nornir_coopchain.exceptions import ChainConnectionError, ChangeRefused
 from nornir_coopchain.gate import (
     ChangeOutcome,
     VerdictTimeout,
@@ -242,3 +242,17 @@ def test_a_voter_whose_node_resets_the_connection_polls_again(site: dict[str, An
         proxy.close()
     assert len(errors) == 1
     assert [(a.proposal_id, a.vote) for a in actions] == [(site["pid"], VoteType.Approve)]
+
+
+def test_a_node_failing_to_serve_the_proposal_transaction_is_a_chain_connection_error(
+    site: dict[str, Any],
+) -> None:
+    proxy = RpcProxy(site["fast"].url)
+    try:
+        with ChainClient.connect(proxy.url) as client:
+            coop = CoopChain(client, site["coop"].address)
+            proxy.fail_methods = {"eth_getTransactionByHash"}
+            with pytest.raises(ChainConnectionError, match="transaction"):
+                coop.fetch_content(site["pid"])
+    finally:
+        proxy.close()

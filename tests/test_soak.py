@@ -35,10 +35,10 @@ from nornir_coopchain.model.rules import ProposalState
 HOSTS = ("site17-r1", "site17-r2", "site17-r3", "site17-r4")
 PROXY_FAULTS = ("latency", "reset", "reset_after", "stall", "lag")
 MAX_RESTARTS = 12  # per change
-KNOWN_GAP = """Not raced: a change with a device that fails. Two executors of the same key in two
-state directories each push a device whose commit does not stick: the first one's rollback
-restores the base that the second one's in-commit check compares with (seen in this soak;
-closing it needs a claim on chain before the push)."""
+# Not raced: a change with a device that fails. Two executors of the same key in two state
+# directories each push a device whose commit does not stick: the first one's rollback
+# restores the base that the second one's in-commit check compares with (seen in this soak;
+# closing it needs a claim on chain before the push). See docs/soak.md.
 CHANGE_TIMEOUT = 600.0  # seconds per change, however many restarts
 
 
@@ -148,7 +148,7 @@ class Soak:
                 self._fault("device_reverts")
         spec = {"change": k, "kind": kind, "faults": faults}
         plan = self._plan(kind) if kind in ("approve", "reject") else []
-        if faults:  # see KNOWN_GAP
+        if faults:  # not raced: see the note at the top
             plan = [(at, fault) for at, fault in plan if fault != "race"]
         if kind == "expire":
             (self.c.out / f"{k}.hold").touch()

@@ -43,6 +43,7 @@ from nornir_coopchain.chain.models import (
     SignedBallot,
     bytes32_hex,
 )
+from nornir_coopchain.chain.rpc_errors import node_errors
 from nornir_coopchain.exceptions import ChainError
 from nornir_coopchain.model.content import operator_id, resource_set_id, resource_set_name
 from nornir_coopchain.model.hashing import keccak
@@ -307,7 +308,8 @@ class CoopChain:
 
     def _propose_arguments(self, proposal_id: int) -> tuple[ProposalCreated, dict[str, Any]]:
         created = self.proposal_created(proposal_id)
-        tx = self.client.w3.eth.get_transaction(created.tx_hash)  # type: ignore[arg-type]
+        with node_errors(self.client.url, f"read proposal {proposal_id}'s transaction"):
+            tx = self.client.w3.eth.get_transaction(created.tx_hash)  # type: ignore[arg-type]
         _, arguments = self.contract.decode_function_input(tx["input"])
         return created, dict(arguments)
 
