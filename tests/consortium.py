@@ -106,8 +106,9 @@ class Consortium:
         proxy = RpcProxy(anvil_url, seed=seed)
         defaults = inventory / "defaults.yaml"
         data = yaml.safe_load(defaults.read_text())
-        data["connection_options"]["napalm"]["extras"]["optional_args"]["state_dir"] = str(
-            self.devices
+        data["connection_options"]["napalm"]["extras"]["optional_args"].update(
+            state_dir=str(self.devices),
+            method_latency={"commit_config": 0.5},  # a push takes a while, as on devices
         )
         data["connection_options"]["coopchain"]["extras"].update(
             chain_url=proxy.url,

@@ -35,6 +35,7 @@ from nornir_coopchain.model.rules import ProposalState
 HOSTS = ("site17-r1", "site17-r2", "site17-r3", "site17-r4")
 PROXY_FAULTS = ("latency", "reset", "reset_after", "stall", "lag")
 MAX_RESTARTS = 12  # per change
+KILL_PHASES = ("any", "proposing", "proposed", "applying", "verified")  # journal phases
 # Not raced: a change with a device that fails. Two executors of the same key in two state
 # directories each push a device whose commit does not stick: the first one's rollback
 # restores the base that the second one's in-commit check compares with (seen in this soak;
@@ -90,7 +91,10 @@ class Soak:
         """(seconds after the start, fault) for one change: one to three of them."""
         choices = ["kill", "proxy", "proxy", "voter"] + (["race"] if kind == "approve" else [])
         picked = self.rng.sample(choices, self.rng.randint(1, 3))
-        return sorted((self.rng.uniform(0.5, 12.0), fault) for fault in picked)
+        # a kill is armed early and fires once the playbook reaches the phase picked for it
+        return sorted(
+            (self.rng.uniform(0.3, 2.0 if fault == "kill" else 8.0), fault) for fault in picked
+        )
 
     def _proxy_fault(self, now: float, until: list[tuple[float, RpcProxy]]) -> None:
         name = self.rng.choice(("A", "B", "C"))
@@ -159,19 +163,24 @@ class Soak:
         voter_back: list[tuple[float, str]] = []
         result, pid_file = self.c.out / f"{k}.json", self.c.out / f"{k}.pid"
         raced, restarts, expired = False, 0, False
+        kill_in: tuple[float, str] | None = None  # (not before, in which phase)
         while not result.exists():
             now = time.monotonic()
             assert now - started < CHANGE_TIMEOUT, (
                 f"change {k} did not finish (logs: {self.c.work})"
             )
-            while plan and now - started >= plan[0][0]:
-                _, fault = plan.pop(0)
+            if kill_in is not None and now - started >= kill_in[0]:
                 phase = self._phase(pid_file)
-                if fault == "kill" and self.c.kill("A"):
+                if kill_in[1] in ("any", phase) and self.c.kill("A"):
+                    kill_in = None
                     self._fault("kill_proposer")
                     self.kill_phases[phase] = self.kill_phases.get(phase, 0) + 1
                     injected.append(now)
                     process = self.c.playbook(spec)
+            while plan and now - started >= plan[0][0]:
+                _, fault = plan.pop(0)
+                if fault == "kill":  # when the playbook reaches a phase picked at random
+                    kill_in = (now - started, self.rng.choice(KILL_PHASES))
                 elif fault == "proxy":
                     self._proxy_fault(now, clear_at)
                     injected.append(now)
@@ -202,7 +211,7 @@ class Soak:
                 restarts += 1  # it failed (e.g. its node reset the connection): run again
                 assert restarts <= MAX_RESTARTS, f"change {k} keeps failing (logs: {self.c.work})"
                 process = self.c.playbook(spec)
-            time.sleep(0.1)
+            time.sleep(0.05)
         done = time.monotonic()
         self.recoveries += [done - at for at in injected]
         self.restarts += restarts
