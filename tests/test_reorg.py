@@ -256,3 +256,45 @@ def test_a_node_failing_to_serve_the_proposal_transaction_is_a_chain_connection_
                 coop.fetch_content(site["pid"])
     finally:
         proxy.close()
+
+
+def test_a_resumed_run_takes_a_record_as_done_only_once_it_is_deep(
+    site: dict[str, Any],
+) -> None:
+    coop, owner, pid, miner = site["coop"], site["owner"], site["pid"], site["miner"]
+    b, c = site["voters"]
+    coop.cast_vote(b, pid, VoteType.Approve)
+    coop.cast_vote(c, pid, VoteType.Approve)
+    DevChain(site["fast"]).mine(DEPTH)
+    deep = owner.client
+    deep.receipt_timeout = 1  # the first run stops waiting for its record's confirmations
+    with pytest.raises(ChainConnectionError, match="could not be used to record"):
+        apply_change(site["nr"], owner, pid, templates=site["templates"])
+    assert coop.proposal(pid).state is ProposalState.Verified  # at the head only
+    deep.receipt_timeout = 60
+    deep.nonces.reset()  # as a new process: nothing kept from the first run
+    deep.inflight.clear()
+    outcome: list[ChangeOutcome | BaseException] = []
+
+    def resume() -> None:
+        try:
+            outcome.append(apply_change(site["nr"], owner, pid, templates=site["templates"]))
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=resume, daemon=True)
+    worker.start()
+    worker.join(timeout=3)
+    assert worker.is_alive()  # the record it found could still be reorged out
+    rollback(site["fast"], 1)  # and it is
+    miner.start()
+    worker.join(timeout=90)
+    miner.stop()
+    assert not worker.is_alive()
+    [result] = outcome
+    assert isinstance(result, ChangeOutcome), result
+    assert coop.proposal(pid).state is ProposalState.Verified
+    start = coop.proposal_created(pid).block_number
+    assert len([e for e in coop.events(start) if isinstance(e, VerificationRecorded)]) == 1
+    assert set(commits(site["tmp"]).values()) == {2}
+    assert audit_change(coop, pid, owner.settings.journal_dir()).result == "pass"
