@@ -144,6 +144,47 @@ def site(own_anvil: AnvilProcess, tmp_path: Path) -> Iterator[dict[str, Any]]:
     deep.close()
 
 
+def apply_in_thread(
+    site: dict[str, Any],
+) -> tuple[threading.Thread, list[ChangeOutcome | BaseException]]:
+    """The owner's apply_change, started in a thread; its outcome (or error) lands in the list."""
+    outcome: list[ChangeOutcome | BaseException] = []
+
+    def push() -> None:
+        try:
+            outcome.append(
+                apply_change(site["nr"], site["owner"], site["pid"], templates=site["templates"])
+            )
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=push, daemon=True)
+    worker.start()
+    return worker, outcome
+
+
+def recorded_once_as_blocks_come(
+    site: dict[str, Any],
+    worker: threading.Thread,
+    outcome: list[ChangeOutcome | BaseException],
+) -> None:
+    """Mine until the apply in ``worker`` ends; it must end Verified with ONE record, each
+    device pushed once, and audit."""
+    coop, pid = site["coop"], site["pid"]
+    site["miner"].start()
+    worker.join(timeout=90)
+    site["miner"].stop()
+    assert not worker.is_alive()
+    [result] = outcome
+    assert isinstance(result, ChangeOutcome), result
+    assert result.state is ProposalState.Verified
+    assert coop.proposal(pid).state is ProposalState.Verified
+    start = coop.proposal_created(pid).block_number
+    assert len([e for e in coop.events(start) if isinstance(e, VerificationRecorded)]) == 1
+    assert set(commits(site["tmp"]).values()) == {2}  # build-out, then this change: once each
+    assert audit_change(coop, pid, site["owner"].settings.journal_dir()).result == "pass"
+
+
 def commits(tmp: Path) -> dict[str, int]:
     return {
         path.stem: json.loads(path.read_text())["commits"]
@@ -179,40 +220,18 @@ def test_a_vote_reorged_out_is_never_acted_on(site: dict[str, Any]) -> None:
 
 
 def test_a_record_reorged_out_is_sent_again(site: dict[str, Any]) -> None:
-    coop, owner, pid, miner = site["coop"], site["owner"], site["pid"], site["miner"]
+    coop, pid = site["coop"], site["pid"]
     b, c = site["voters"]
     dev = DevChain(site["fast"])
     coop.cast_vote(b, pid, VoteType.Approve)
     coop.cast_vote(c, pid, VoteType.Approve)
     dev.mine(DEPTH)
-    outcome: list[ChangeOutcome | BaseException] = []
-
-    def push() -> None:
-        try:
-            outcome.append(apply_change(site["nr"], owner, pid, templates=site["templates"]))
-        except BaseException as exc:  # handed to the test thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=push, daemon=True)
-    worker.start()
+    worker, outcome = apply_in_thread(site)
     wait_until(lambda: coop.proposal(pid).state is ProposalState.Verified, "the record")
     assert worker.is_alive()  # the record has no confirmations yet
     rollback(site["fast"], 1)  # the record is gone
     assert coop.proposal(pid).state is ProposalState.Approved
-    miner.start()
-    worker.join(timeout=90)
-    miner.stop()
-    assert not worker.is_alive()
-    [result] = outcome
-    assert isinstance(result, ChangeOutcome), result
-    assert result.state is ProposalState.Verified
-    assert coop.proposal(pid).state is ProposalState.Verified
-    start = coop.proposal_created(pid).block_number
-    records = [e for e in coop.events(start) if isinstance(e, VerificationRecorded)]
-    assert len(records) == 1
-    assert set(commits(site["tmp"]).values()) == {2}  # build-out, then this change: once each
-    report = audit_change(coop, pid, owner.settings.journal_dir())
-    assert report.result == "pass"
+    recorded_once_as_blocks_come(site, worker, outcome)
 
 
 def test_a_voter_whose_node_resets_the_connection_polls_again(site: dict[str, Any]) -> None:
@@ -261,7 +280,7 @@ def test_a_node_failing_to_serve_the_proposal_transaction_is_a_chain_connection_
 def test_a_resumed_run_takes_a_record_as_done_only_once_it_is_deep(
     site: dict[str, Any],
 ) -> None:
-    coop, owner, pid, miner = site["coop"], site["owner"], site["pid"], site["miner"]
+    coop, owner, pid = site["coop"], site["owner"], site["pid"]
     b, c = site["voters"]
     coop.cast_vote(b, pid, VoteType.Approve)
     coop.cast_vote(c, pid, VoteType.Approve)
@@ -274,27 +293,8 @@ def test_a_resumed_run_takes_a_record_as_done_only_once_it_is_deep(
     deep.receipt_timeout = 60
     deep.nonces.reset()  # as a new process: nothing kept from the first run
     deep.inflight.clear()
-    outcome: list[ChangeOutcome | BaseException] = []
-
-    def resume() -> None:
-        try:
-            outcome.append(apply_change(site["nr"], owner, pid, templates=site["templates"]))
-        except BaseException as exc:  # handed to the test thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=resume, daemon=True)
-    worker.start()
+    worker, outcome = apply_in_thread(site)
     worker.join(timeout=3)
     assert worker.is_alive()  # the record it found could still be reorged out
     rollback(site["fast"], 1)  # and it is
-    miner.start()
-    worker.join(timeout=90)
-    miner.stop()
-    assert not worker.is_alive()
-    [result] = outcome
-    assert isinstance(result, ChangeOutcome), result
-    assert coop.proposal(pid).state is ProposalState.Verified
-    start = coop.proposal_created(pid).block_number
-    assert len([e for e in coop.events(start) if isinstance(e, VerificationRecorded)]) == 1
-    assert set(commits(site["tmp"]).values()) == {2}
-    assert audit_change(coop, pid, owner.settings.journal_dir()).result == "pass"
+    recorded_once_as_blocks_come(site, worker, outcome)
