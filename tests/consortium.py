@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
+from chain_faults import Miner
 from rpc_proxy import RpcProxy
 
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
+from nornir_coopchain.chain.devchain import DevChain
 from nornir_coopchain.chain.models import VerificationRecorded
 from nornir_coopchain.demo import build_out, deploy_with_dev_keys, init_site
 from nornir_coopchain.gate import audit_change, fetch_change
@@ -75,11 +77,18 @@ class Consortium:
         work: an empty working directory.
         anvil_url: the one node behind every proxy.
         seed: seeds the proxies.
+        confirmations: the operators' ``confirmations`` setting; above 0, a block is mined
+            every 0.3 s (reorgs are the caller's: :func:`chain_faults.rollback`).
     """
 
-    def __init__(self, work: Path, anvil_url: str, *, seed: int):
+    def __init__(self, work: Path, anvil_url: str, *, seed: int, confirmations: int = 0):
         self.work = work
+        self.confirmations = confirmations
         self.client = ChainClient.connect(anvil_url, receipt_timeout=60)
+        # blocks keep coming, as on a live chain (else a receipt never gets deep)
+        self.miner = Miner(DevChain(self.client), every=0.3)
+        if confirmations:
+            self.miner.start()
         self.coop = deploy_with_dev_keys(self.client, ROOT / "inventory")
         self.devices = work / "devices"
         self.templates = work / "templates"
@@ -117,6 +126,7 @@ class Consortium:
             operator=operator,
             state_dir=str(state),
             receipt_timeout=30,
+            confirmations=self.confirmations,
         )
         defaults.write_text(yaml.safe_dump(data))
         return Operator(name, inventory, state, proxy)
@@ -178,6 +188,7 @@ class Consortium:
         """Stop every process and proxy."""
         for name in self.operators:
             self.kill(name)
+        self.miner.stop()
         for operator in self.operators.values():
             operator.proxy.close()
             if operator.log is not None:

@@ -13,11 +13,11 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from chain_faults import Miner, rollback
 from rpc_proxy import RpcProxy
-from web3.types import RPCEndpoint
 
 from nornir_coopchain import session as sessions
 from nornir_coopchain.chain.accounts import dev_accounts
@@ -49,35 +49,6 @@ pytestmark = pytest.mark.anvil
 
 REPO = Path(__file__).resolve().parents[1]
 DEPTH = 2
-
-
-class Miner:
-    """Mines a block every 0.1 s while started (automine still mines each transaction)."""
-
-    def __init__(self, dev: DevChain):
-        self.dev = dev
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            self.dev.mine()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-
-def rollback(client: ChainClient, blocks: int) -> None:
-    """Drop the newest ``blocks`` blocks and their transactions (a reorg that loses them)."""
-    response = client.w3.provider.make_request(cast("RPCEndpoint", "anvil_rollback"), [blocks])
-    assert "error" not in response, response
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:

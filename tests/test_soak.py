@@ -3,7 +3,9 @@
 ``test_soak`` runs N changes (``COOPCHAIN_SOAK_CHANGES``, default 6, stopping early after
 ``COOPCHAIN_SOAK_SECONDS``, default 120) through the owner's playbook while B and C vote
 with ``coopchain watch``, injecting faults at random (seed printed;
-``COOPCHAIN_SOAK_SEED`` replays one): kill -9 of the playbook at any phase and restart,
+``COOPCHAIN_SOAK_SEED`` replays one; ``COOPCHAIN_SOAK_CONFIRMATIONS=N`` runs it on a chain
+that mines a block every 0.3 s with the operators reading N blocks deep, and adds reorgs of
+up to N blocks): kill -9 of the playbook at any phase and restart,
 proxy faults (latency, connection reset before or after the node acted, stall, a lagging
 head) on any operator's node, a device that refuses the commit or silently reverts lines,
 a voter offline for a while, a second executor racing the playbook. Two last changes run
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chain_faults import rollback
 from consortium import Consortium
 from rpc_proxy import RpcProxy
 
@@ -90,6 +93,7 @@ class Soak:
     def _plan(self, kind: str) -> list[tuple[float, str]]:
         """(seconds after the start, fault) for one change: one to three of them."""
         choices = ["kill", "proxy", "proxy", "voter"] + (["race"] if kind == "approve" else [])
+        choices += ["reorg"] if self.c.confirmations else []
         picked = self.rng.sample(choices, self.rng.randint(1, 3))
         # a kill is armed early and fires once the playbook reaches the phase picked for it
         return sorted(
@@ -113,6 +117,15 @@ class Soak:
             proxy.lag = 3
         until.append((now + seconds, proxy))
         self._fault(f"proxy_{kind}")
+
+    def _reorg(self) -> bool:
+        """Once the head block holds a transaction, roll back 1 to ``confirmations`` blocks
+        (a reorg no deeper than the operators wait for): whether it did."""
+        if not self.c.client.w3.eth.get_block("latest")["transactions"]:
+            return False
+        rollback(self.c.client, self.rng.randint(1, self.c.confirmations))
+        self._fault("reorg")
+        return True
 
     def _phase(self, pid_file: Path) -> str:
         """How far the playbook's change is: its journal's phase, or before its proposal."""
@@ -164,6 +177,7 @@ class Soak:
         result, pid_file = self.c.out / f"{k}.json", self.c.out / f"{k}.pid"
         raced, restarts, expired = False, 0, False
         kill_in: tuple[float, str] | None = None  # (not before, in which phase)
+        reorg_armed = False
         while not result.exists():
             now = time.monotonic()
             assert now - started < CHANGE_TIMEOUT, (
@@ -190,8 +204,13 @@ class Soak:
                         self._fault("voter_offline")
                         injected.append(now)
                         voter_back.append((now + self.rng.uniform(2.0, 8.0), name))
+                elif fault == "reorg":
+                    reorg_armed = True
                 elif fault == "race":
                     raced = True  # started once the proposal exists
+            if reorg_armed and self._reorg():
+                reorg_armed = False
+                injected.append(now)
             if raced and pid_file.exists() and self.c.operators["A2"].process is None:
                 self.c.playbook({**spec, "race": True}, "A2")
                 self._fault("racing_executor")
@@ -237,7 +256,8 @@ def test_soak(tmp_path: Path, own_anvil: AnvilProcess) -> None:
     budget = _env("COOPCHAIN_SOAK_SECONDS", 120)
     print(f"soak seed {seed} (COOPCHAIN_SOAK_SEED={seed} replays it)")
     rng = random.Random(seed)
-    consortium = Consortium(tmp_path, own_anvil.url, seed=seed)
+    confirmations = int(_env("COOPCHAIN_SOAK_CONFIRMATIONS", 0))
+    consortium = Consortium(tmp_path, own_anvil.url, seed=seed, confirmations=confirmations)
     soak = Soak(consortium, rng)
     started = time.monotonic()
     try:
@@ -257,6 +277,7 @@ def test_soak(tmp_path: Path, own_anvil: AnvilProcess) -> None:
         consortium.close()
     figures = {
         "seed": seed,
+        "confirmations": confirmations,
         "changes": len(soak.outcomes),
         "changes_by_kind": {
             kind: sum(1 for o in soak.outcomes if o["kind"] == kind)
