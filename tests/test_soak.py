@@ -12,7 +12,8 @@ a voter offline for a while, a second executor racing the playbook. Two last cha
 out of time: one approved but not applied by its window's end and record grace (Expired),
 one nobody votes on by its deadline (Rejected); the clock is moved for them. It ends with
 the
-checks of :meth:`consortium.Consortium.check` and prints the figures as JSON.
+checks of :meth:`consortium.Consortium.check` and prints the figures as JSON (also kept in
+``artifacts/soak.json``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from nornir_coopchain.exceptions import ChainConnectionError
 from nornir_coopchain.journal import Journal
 from nornir_coopchain.model.rules import ProposalState
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 HOSTS = ("site17-r1", "site17-r2", "site17-r3", "site17-r4")
 PROXY_FAULTS = ("latency", "reset", "reset_after", "stall", "lag")
 MAX_RESTARTS = 12  # per change
@@ -293,5 +295,7 @@ def test_soak(tmp_path: Path, own_anvil: AnvilProcess) -> None:
         "problems": problems,
     }
     print(json.dumps(figures, indent=1))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # kept for CI (ignored by git)
+    (ARTIFACTS / "soak.json").write_text(json.dumps(figures, indent=1))
     assert not problems, problems
     assert states.get("Expired", 0) == 1
