@@ -226,6 +226,7 @@ class CoopchainSimDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships n
             state.previous = state.running
             state.running = apply_drops(candidate, self.options.commit_drops)
             state.commits += 1
+            state.committed.append(hashlib.sha256(candidate.encode("utf-8")).hexdigest())
         self._candidate = None
 
     def _commit_unchecked(self, message: str = "", revert_in: int | None = None) -> None:

@@ -68,6 +68,8 @@ class DeviceState:
         previous: the running config before the last change, for ``rollback()``.
         pending: the commit-confirm in progress, if any.
         commits: how many commits the device has applied.
+        committed: the sha256 (hex) of each committed candidate, oldest first: the device's
+            commit log, to count how often a config was pushed.
         created_at: wall time the device first existed (``get_facts()["uptime"]``).
     """
 
@@ -75,6 +77,7 @@ class DeviceState:
     previous: str | None = None
     pending: PendingConfirm | None = None
     commits: int = 0
+    committed: list[str] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
 
     def expire_pending(self, now: float) -> bool:
@@ -115,6 +118,7 @@ class DeviceState:
                 if pending
                 else None,
                 commits=int(data.get("commits", 0)),
+                committed=[str(digest) for digest in data.get("committed", [])],
                 created_at=float(data.get("created_at", time.time())),
             )
         except (KeyError, TypeError, ValueError) as e:

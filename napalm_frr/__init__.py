@@ -9,7 +9,7 @@ commit-confirm timer on the device).
 
 from __future__ import annotations
 
-from napalm_frr.driver import FRR_VENDOR, FRRDriver
+from napalm_frr.driver import FRR_VENDOR, FRRDriver, RollbackIncomplete
 from napalm_frr.options import FRROptions
 
-__all__ = ["FRR_VENDOR", "FRRDriver", "FRROptions"]
+__all__ = ["FRR_VENDOR", "FRRDriver", "FRROptions", "RollbackIncomplete"]

@@ -23,11 +23,19 @@ from napalm.base.netmiko_helpers import netmiko_args
 from netmiko import ConnectHandler
 
 from napalm_frr.options import FRROptions
-from napalm_frr.parse import bgp_neighbors, clean_reload_diff, interfaces, sanitize, version_of
+from napalm_frr.parse import (
+    bgp_neighbors,
+    clean_reload_diff,
+    expand_address_families,
+    interfaces,
+    sanitize,
+    version_of,
+)
 from napalm_frr.remote import Completed, Remote, quote
 from nornir_coopchain.exceptions import StaleBaseError
+from nornir_coopchain.model.compliance import ComplianceReport, check_compliance
 
-__all__ = ["FRR_VENDOR", "FRRDriver"]
+__all__ = ["FRR_VENDOR", "FRRDriver", "RollbackIncomplete"]
 
 FRR_VENDOR = "FRRouting"
 _RETRIEVE = ("all", "running", "candidate", "startup")
@@ -35,6 +43,23 @@ _SEPARATOR = "=====napalm_frr:end-of-running-config====="
 # Exit codes of the commit command; the apply commands never use them (frr-reload.py exits
 # 0 or 1, vtysh with FRR's CMD_* codes, below 20).
 _STALE, _TIMER_FAILED, _PENDING, _SAVE_FAILED = 96, 97, 98, 99
+
+
+class RollbackIncomplete(CommitError):  # type: ignore[misc]  # napalm ships no py.typed
+    """A restore left the device other than the saved config: its read-back does not
+    comply with it. ``missing`` / ``extra`` are the residual lines (qualified)."""
+
+    def __init__(self, message: str, missing: tuple[str, ...], extra: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.extra = extra
+
+
+def _residual(report: ComplianceReport) -> str:
+    """The lines a restore left over, e.g. ``residual lines missing: a / extra: b``."""
+    parts = [f"missing: {'; '.join(report.missing)}"] if report.missing else []
+    parts += [f"extra: {'; '.join(report.extra)}"] if report.extra else []
+    return f"residual lines {' / '.join(parts)}"
 
 
 @dataclass(frozen=True)
@@ -205,6 +230,11 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
             f"umask 077 && {show} && echo {_SEPARATOR} && {merge}{self._reload_cmd('test', target)}"
         )
         running, separated, diff = done.stdout.partition(f"{_SEPARATOR}\n")
+        if "Traceback" in done.stderr:  # e.g. 8.4.4's UnboundLocalError rm_match
+            raise error(
+                f"{self.hostname}: frr-reload.py crashed on this candidate, refusing it: "
+                f"{done.stderr.strip().splitlines()[-1]}"
+            )
         if done.returncode != 0 or not separated or "failed to process" in done.stderr:
             raise error(f"{self.hostname}: frr-reload.py --test failed: {done.output[-500:]}")
         return clean_reload_diff(diff, running)
@@ -233,8 +263,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
             message: accepted, not kept (FRR has no commit log).
             revert_in: seconds; the device reverts by itself unless ``confirm_commit()``
                 comes first.
-            expected_running: commit only if ``show running-config`` still prints exactly
-                this text (``get_config``'s ``running``): compared on the device (SHA-256)
+            expected_running: commit only if ``show running-config no-header`` still prints
+                exactly this text (``get_config``'s ``running``): compared on the device (SHA-256)
                 in the same command, before frr-reload.py runs.
 
         Raises:
@@ -280,8 +310,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
                 f"{done.output[-500:]}"
             )
         if done.returncode != 0:
-            restored = self._run(self._reload_cmd("reload", self._rollback_file))
-            state = "restored" if restored.returncode == 0 else "NOT restored"
+            left = self._restore(self._rollback_file)
+            state = "restored" if left.compliant else f"NOT restored ({_residual(left)})"
             raise CommitError(
                 f"{self.hostname}: applying the candidate failed (exit {done.returncode}); "
                 f"previous config {state}: {done.output[-500:]}"
@@ -307,21 +337,39 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
     def rollback(self) -> None:
         """Undo the last change: reload ``rollback.conf`` (stopping a pending timer first).
 
-        The config replaced takes its place, so rolling back twice re-applies the change;
-        with nothing saved this does nothing.
+        Restored means proven by the read-back, not by frr-reload.py's exit status (which is
+        1 for lines it cannot remove, e.g. on interfaces the device lacks, even when the
+        device ends up as saved): the running config must comply with the saved one
+        (:func:`~nornir_coopchain.model.compliance.check_compliance`). Once restored, the
+        config replaced takes the saved one's place, so rolling back twice re-applies the
+        change; with nothing saved this does nothing.
 
         Raises:
-            CommitError: frr-reload.py failed to apply the saved config.
+            RollbackIncomplete: the read-back does not comply with the saved config; the
+                error names the residual lines (the saved file is kept).
         """
         self._check_open()
         self._cancel_timer()
         saved, current = quote(self._rollback_file), self._file("rollback-next")
-        done = self._run(
-            f"test -s {saved} || exit 0; {self._save_cmd(current)} || exit 99; "
-            f"{self._reload_cmd('reload', self._rollback_file)} && mv {quote(current)} {saved}"
-        )
-        if done.returncode != 0:
-            raise CommitError(f"{self.hostname}: rollback failed: {done.output[-500:]}")
+        if self._run(f"test -s {saved}").returncode != 0:
+            return
+        kept = self._run(f"{self._save_cmd(current)}")
+        if kept.returncode != 0:
+            raise CommitError(f"{self.hostname}: cannot save the running config: {kept.output}")
+        left = self._restore(self._rollback_file)
+        if not left.compliant:
+            self._run(f"rm -f {quote(current)}")
+            raise RollbackIncomplete(
+                f"{self.hostname}: rollback incomplete: {_residual(left)}", left.missing, left.extra
+            )
+        self._run(f"mv {quote(current)} {saved}")
+
+    def _restore(self, path: str) -> ComplianceReport:
+        """Reload ``path`` and check the read-back against it (whatever frr-reload.py's exit
+        status: the read-back is the proof)."""
+        wanted = self._run(f"cat {quote(path)}").stdout
+        self._run(self._reload_cmd("reload", path))
+        return check_compliance(wanted, self._vtysh("show running-config no-header"), "frr")
 
     # -- getters -----------------------------------------------------------------------------
 
@@ -334,7 +382,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
     ) -> dict[str, str]:
         """Returns ``{"running", "candidate", "startup"}``; unrequested ones are ``""``.
 
-        ``running`` is ``show running-config``, ``startup`` is ``confdir/frr.conf`` and
+        ``running`` is ``show running-config no-header`` (text that loads back, without the
+        ``Building configuration...`` banner), ``startup`` is ``confdir/frr.conf`` and
         ``candidate`` the loaded text. ``full`` is ignored (FRR cannot show its defaults).
 
         Raises:
@@ -348,8 +397,8 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         if format != "text":
             raise NotImplementedError(f"frr: format {format!r} not supported")
         config = {"running": "", "candidate": "", "startup": ""}
-        if retrieve in ("all", "running"):
-            config["running"] = self._vtysh("show running-config")
+        if retrieve in ("all", "running"):  # loadable: no "Building configuration..." banner
+            config["running"] = self._vtysh("show running-config no-header")
             if config["running"].rstrip().rsplit("\n", 1)[-1] != "end":
                 raise CommandErrorException(
                     f"{self.hostname}: show running-config did not end with `end` (a "
@@ -451,7 +500,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         """The commands that exit _STALE unless the running config is ``expected``."""
         digest = hashlib.sha256(expected.encode()).hexdigest()
         seen = quote(self._file("base"))
-        show = self._vtysh_cmd("show running-config")
+        show = self._vtysh_cmd("show running-config no-header")
         return (
             f"(umask 077 && {show} > {seen}) || exit {_STALE}; "
             f"echo {digest}' '{seen} | sha256sum -c --status; rc=$?; rm -f {seen}; "
@@ -482,7 +531,7 @@ class FRRDriver(NetworkDriver):  # type: ignore[misc]  # napalm ships no py.type
         checked = self._run(
             f"umask 077 && cat > {path} && {self._vtysh_cmd()} -m -f {path} > /dev/null "
             f"|| {{ rc=$?; rm -f {path}; exit $rc; }}",
-            stdin=text if text.endswith("\n") else f"{text}\n",
+            stdin=expand_address_families(text if text.endswith("\n") else f"{text}\n"),
         )
         if checked.returncode != 0:
             raise error(f"{self.hostname}: FRR rejects the candidate: {checked.output[-500:]}")

@@ -8,6 +8,7 @@ from typing import Any
 __all__ = [
     "bgp_neighbors",
     "clean_reload_diff",
+    "expand_address_families",
     "interfaces",
     "sanitize",
     "version_of",
@@ -31,6 +32,19 @@ def version_of(show_version: str) -> tuple[str, str, str]:
 def sanitize(config: str) -> str:
     """``config`` with the value after ``password``/``secret``/``key-string`` removed."""
     return _SECRET.sub(r"\1<removed>", config)
+
+
+_SHORT_AF = re.compile(r"^(\s+address-family (?:ipv4|ipv6))[ \t]*$", re.MULTILINE)
+
+
+def expand_address_families(config: str) -> str:
+    """``config`` with the short ``address-family ipv4|ipv6`` written in full (``… unicast``).
+
+    vtysh accepts the short form and FRR shows it as ``… unicast``, but frr-reload.py 8.4.4
+    crashes on it (``UnboundLocalError: rm_match`` in ``ignore_delete_re_add_lines``); the
+    candidate is therefore sent to the device in the form FRR itself prints.
+    """
+    return _SHORT_AF.sub(r"\1 unicast", config)
 
 
 def clean_reload_diff(diff: str, running: str) -> str:
@@ -99,9 +113,10 @@ def _peer(data: dict[str, Any], received: dict[str, int]) -> dict[str, Any]:
         }
     state = str(data.get("bgpState", ""))
     up = state == "Established"
+    local_as = int(data.get("localAs", 0))
     return {
-        "local_as": int(data.get("localAs", 0)),
-        "remote_as": int(data.get("remoteAs", 0)),
+        "local_as": local_as,
+        "remote_as": _remote_as(data, local_as),
         "remote_id": str(data.get("remoteRouterId", "0.0.0.0")),
         "is_up": up,
         "is_enabled": not data.get("adminShutDown", False) and "Admin" not in state,
@@ -109,6 +124,16 @@ def _peer(data: dict[str, Any], received: dict[str, int]) -> dict[str, Any]:
         "uptime": int(data.get("bgpTimerUpMsec", 0)) // 1000 if up else -1,
         "address_family": families,
     }
+
+
+def _remote_as(data: dict[str, Any], local_as: int) -> int:
+    """The peer's AS: FRR reports ``remoteAs`` 0 for ``remote-as internal|external`` (on
+    the neighbor or its peer group) until the session is up; internal means our own AS.
+    An external peer that was never up has no known AS (0)."""
+    remote = int(data.get("remoteAs") or 0)
+    if remote == 0 and data.get("nbrInternalLink"):
+        return local_as
+    return remote
 
 
 def _received(summary: dict[str, Any], vrf: str) -> dict[str, dict[str, int]]:

@@ -14,6 +14,12 @@ They live in the inventory (``defaults.yaml`` or a group), under
           resource_set: TOWER-017
           state_dir: .coopchain
 
+``confirmations`` (default 0) is how many blocks must lie on top of a block before what it
+holds counts: a receipt (the record, a vote), the verdict a push rests on, a proposal the
+voter sees. 0 suits chains with instant finality (QBFT, Besu's consortium default, and the
+embedded chain or anvil); set it above the deepest reorg a chain without instant finality
+can make (e.g. 12 on a proof-of-work or clique network), and give such a chain a block time.
+
 A plain private key anywhere in them is refused. ``dev_account`` (an index into the
 embedded chain's or anvil's publicly known keys) is for development chains only.
 """

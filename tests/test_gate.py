@@ -348,6 +348,40 @@ def test_tampered_evidence_fails_the_audit(site: Site) -> None:
 
 
 @pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_rollback_that_fails_is_recorded_with_the_reason_missing_and_extra(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from napalm_coopchain_sim.driver import CoopchainSimDriver
+    from napalm_frr import RollbackIncomplete
+
+    def incomplete(self: CoopchainSimDriver) -> None:
+        raise RollbackIncomplete("rollback incomplete: residual lines extra: vnc defaults", (), ())
+
+    monkeypatch.setattr(CoopchainSimDriver, "rollback", incomplete)
+    site.host_options("site17-r3", commit_drops=[r"OPERATOR-C"])
+    proposal_id = site.approved()
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    (failed,) = [d for d in outcome.devices if not d.verified]
+    assert failed.host == "site17-r3"
+    assert not failed.rolled_back  # never recorded as restored
+    assert failed.rollback_error == (
+        "RollbackIncomplete: rollback incomplete: residual lines extra: vnc defaults"
+    )
+    assert any("OPERATOR-C" in line for line in failed.missing)  # the report is kept
+    assert outcome.state is ProposalState.VerificationFailed
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    assert journal is not None
+    record = journal.read().hosts["site17-r3"]
+    assert record.verified is not None
+    assert record.verified.rollback_error == failed.rollback_error
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
 def test_one_device_that_does_not_take_the_change_is_rolled_back_and_recorded(site: Site) -> None:
     before = running_hashes(site.nr)
     site.host_options("site17-r3", commit_drops=[r"OPERATOR-C"])

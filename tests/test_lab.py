@@ -30,7 +30,7 @@ from nornir.core.inventory import ConnectionOptions
 from nornir_napalm.plugins.tasks import napalm_configure, napalm_get
 
 from napalm_frr import FRROptions
-from napalm_frr.parse import bgp_neighbors, clean_reload_diff
+from napalm_frr.parse import bgp_neighbors, clean_reload_diff, expand_address_families
 from nornir_coopchain import session as sessions
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
@@ -123,6 +123,31 @@ def test_bgp_neighbors_from_frr_json() -> None:
             "ipv4": {"received_prefixes": 2, "accepted_prefixes": 2, "sent_prefixes": 3}
         },
     }
+
+
+def test_bgp_neighbors_report_remote_as_for_internal_external_and_peer_group_members() -> None:
+    # FRR 8.4 `show bgp vrf all neighbors json` for `remote-as internal` (alone) and for a
+    # member of a peer group with `remote-as external`, before and after the session is up.
+    internal = {"remoteAs": 0, "localAs": 65001, "nbrInternalLink": True, "bgpState": "Idle"}
+    member = {"remoteAs": 0, "localAs": 65001, "nbrExternalLink": True, "peerGroup": "PG"}
+    up = {**member, "remoteAs": 64601, "bgpState": "Established"}
+    got = bgp_neighbors(
+        {"default": {"10.1.1.1": internal, "192.168.255.3": member, "198.19.1.2": up}}, {}
+    )
+    peers = got["global"]["peers"]
+    assert peers["10.1.1.1"]["remote_as"] == 65001  # internal: our own AS
+    assert peers["198.19.1.2"]["remote_as"] == 64601  # external, learned from the session
+    assert peers["192.168.255.3"]["remote_as"] == 0  # external and never up: not known
+
+
+def test_short_address_family_is_sent_in_the_form_frr_prints() -> None:
+    # frr-reload.py 8.4.4 crashes (UnboundLocalError: rm_match) on `address-family ipv4`.
+    config = "router bgp 65000\n  address-family ipv4\n    redistribute connected\n"
+    assert expand_address_families(config) == config.replace("ipv4\n", "ipv4 unicast\n")
+    unchanged = (
+        " address-family ipv4 unicast\n address-family l2vpn evpn\n address-family ipv6 vpn\n"
+    )
+    assert expand_address_families(unchanged) == unchanged
 
 
 def test_driver_options_are_checked() -> None:

@@ -5,6 +5,7 @@ Everything here runs against the simulator only; it stands in for no real device
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -271,6 +272,8 @@ def test_persisted_state_is_shared_across_instances_and_processes(tmp_path: Path
     first.commit_config()
     assert _driver("r1", state_dir=str(state_dir)).get_config()["running"] == NEW
     assert json.loads((state_dir / "r1.json").read_text())["commits"] == 1
+    committed = json.loads((state_dir / "r1.json").read_text())["committed"]
+    assert committed == [hashlib.sha256(NEW.encode()).hexdigest()]  # the commit log
 
     script = textwrap.dedent(
         f"""

@@ -194,6 +194,14 @@ class ChainClient:
         with node_errors(self.url, "read the block number"):
             return self.w3.eth.block_number
 
+    def confirmed_block(self) -> BlockIdentifier:
+        """The newest block with ``confirmations`` blocks on top (``"latest"`` when 0): reads
+        that a decision rests on are made there, so a reorg shallower than that cannot
+        undo what was acted on."""
+        if self.confirmations == 0:
+            return "latest"
+        return max(0, self.block_number() - self.confirmations)
+
     def fee_fields(self) -> dict[str, int]:
         """Fee fields for a new transaction: ``gasPrice`` (legacy) or EIP-1559 caps.
 

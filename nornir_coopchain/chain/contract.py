@@ -19,7 +19,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from web3.contract import Contract
-from web3.types import LogReceipt, TxReceipt
+from web3.types import BlockIdentifier, LogReceipt, TxReceipt
 
 from nornir_coopchain.chain.artifacts import load_artifact
 from nornir_coopchain.chain.client import ChainClient
@@ -43,6 +43,7 @@ from nornir_coopchain.chain.models import (
     SignedBallot,
     bytes32_hex,
 )
+from nornir_coopchain.chain.rpc_errors import node_errors
 from nornir_coopchain.exceptions import ChainError
 from nornir_coopchain.model.content import operator_id, resource_set_id, resource_set_name
 from nornir_coopchain.model.hashing import keccak
@@ -178,13 +179,13 @@ class CoopChain:
         values = self.client.call(self.contract.functions.resourceSet(resource_set_id(name)))
         return _policy_from_tuple(values)
 
-    def proposal(self, proposal_id: int) -> ProposalInfo:
-        """A proposal's stored summary with its derived state.
+    def proposal(self, proposal_id: int, *, block: BlockIdentifier = "latest") -> ProposalInfo:
+        """A proposal's stored summary with its derived state (at ``block``).
 
         Raises:
-            ChainError: there is no such proposal.
+            ChainError: there is no such proposal (at that block).
         """
-        view = self.client.call(self.contract.functions.proposal(proposal_id))
+        view = self.client.call(self.contract.functions.proposal(proposal_id), block=block)
         if view[0] == ProposalState.NONE:
             raise ChainError(f"no proposal {proposal_id} on contract {self.address}")
         return ProposalInfo.from_abi(proposal_id, view)
@@ -304,7 +305,8 @@ class CoopChain:
 
     def _propose_arguments(self, proposal_id: int) -> tuple[ProposalCreated, dict[str, Any]]:
         created = self.proposal_created(proposal_id)
-        tx = self.client.w3.eth.get_transaction(created.tx_hash)  # type: ignore[arg-type]
+        with node_errors(self.client.url, f"read proposal {proposal_id}'s transaction"):
+            tx = self.client.w3.eth.get_transaction(created.tx_hash)  # type: ignore[arg-type]
         _, arguments = self.contract.decode_function_input(tx["input"])
         return created, dict(arguments)
 

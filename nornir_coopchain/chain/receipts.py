@@ -1,6 +1,7 @@
 """Waiting for receipts, and why a mined transaction reverted.
 
-:func:`wait_for_receipt` polls until the receipt has enough confirmations. While a
+:func:`wait_for_receipt` polls until the receipt has enough confirmations (read
+again at each poll: a transaction reorged out before it has them is waited for anew). While a
 transaction this client sent stays without one, it looks for a lost transaction every
 ``rebroadcast_after`` seconds, and once at the timeout, through
 :func:`~nornir_coopchain.chain.rebroadcast.check_stalled`, then polls again at once (a
@@ -60,7 +61,8 @@ def wait_for_receipt(
     receipt: TxReceipt | None = None
     while True:
         with node_errors(sender.url, "read a receipt"):
-            if receipt is None:
+            # Read again until confirmed: a reorg may take a mined transaction out again.
+            if receipt is None or confirmations:
                 try:
                     receipt = sender.w3.eth.get_transaction_receipt(tx_hash)
                 except TransactionNotFound:

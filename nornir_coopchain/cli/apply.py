@@ -48,6 +48,8 @@ app = typer.Typer()
 def _status(device: DeviceOutcome) -> str:
     if device.verified:
         return "verified"
+    if device.rollback_error:
+        return "rollback incomplete"
     if device.rolled_back:
         return "rolled back"
     return "error" if device.error else "failed"
@@ -58,6 +60,7 @@ def _detail(device: DeviceOutcome) -> str:
         return device.error
     parts = [f"missing: {', '.join(device.missing)}"] if device.missing else []
     parts += [f"extra: {', '.join(device.extra)}"] if device.extra else []
+    parts += [f"rollback: {device.rollback_error}"] if device.rollback_error else []
     return "; ".join(parts)
 
 

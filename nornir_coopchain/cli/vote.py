@@ -367,10 +367,10 @@ def watch(
     """Vote on each new proposal by a policy, or leave it to a human and say why.
 
     The event cursor persists under the state directory: a restart neither misses nor
-    repeats a proposal. A chain not up yet (unless --max-polls) or gone away is retried with
-    a growing pause (up to a minute). Notices (your vote is needed, verdict, recorded
-    outcome, failed verification, unratified emergency change) go to --notify-webhook and
-    --notify-email.
+    repeats a proposal. A chain not up yet (unless --max-polls), gone away or failing a poll
+    is retried with a growing pause (up to a minute). Notices (your vote is needed, verdict,
+    recorded outcome, failed verification, unratified emergency change) go to
+    --notify-webhook and --notify-email.
     """
     from nornir_coopchain.voter.policy import VoterPolicy
     from nornir_coopchain.voter.watch import PolicyVoter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -57,6 +58,8 @@ class DeviceOutcome(BaseModel):
     error: str | None = None
     missing: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
+    rollback_error: str | None = None
+    """A rollback that failed or left residual lines: a state a human must look at."""
 
 
 class ChangeOutcome(BaseModel):
@@ -281,6 +284,24 @@ def _is_recorded(info: ProposalInfo) -> bool:
     return info.recorded or info.state in (ProposalState.Verified, ProposalState.VerificationFailed)
 
 
+def _settled(session: CoopchainSession, proposal_id: int) -> ProposalInfo:
+    """The proposal, once a record seen at the head is ``confirmations`` deep or gone again.
+
+    A record that a reorg can still take out is not done: wait (``receipt_timeout`` at
+    most, then take it as it stands) until it is deep enough, or until it has vanished, in
+    which case the change is not recorded and this run records it.
+    """
+    coop, client = session.coop, session.client
+    info = coop.proposal(proposal_id)
+    deadline = time.monotonic() + client.receipt_timeout
+    while client.confirmations and _is_recorded(info) and time.monotonic() < deadline:
+        if _is_recorded(coop.proposal(proposal_id, block=client.confirmed_block())):
+            break
+        time.sleep(client.poll_interval)
+        info = coop.proposal(proposal_id)
+    return info
+
+
 def _already_recorded(
     info: ProposalInfo, journal: Journal | None, doing: str
 ) -> ChangeOutcome | None:
@@ -383,9 +404,7 @@ def apply_change(
     chain_id, contract = session.client.chain_id, session.coop.address
     with apply_lock(root, chain_id=chain_id, contract=contract, proposal_id=proposal_id):
         journal = Journal.find(root, chain_id=chain_id, contract=contract, proposal_id=proposal_id)
-        done = _already_recorded(
-            session.coop.proposal(proposal_id), journal, "this run pushed nothing"
-        )
+        done = _already_recorded(_settled(session, proposal_id), journal, "this run pushed nothing")
         if done is not None:
             return done
         return _apply(
@@ -482,6 +501,7 @@ def _apply(
                     rolled_back=verified.rolled_back,
                     missing=verified.missing,
                     extra=verified.extra,
+                    rollback_error=verified.rollback_error,
                 )
             )
         host_records[host] = HostRecord(
@@ -495,7 +515,7 @@ def _apply(
     summary = devices_summary(pushed, tuple(h for h in hosts if h not in pushed))
     doing = f"this run verified the devices ({summary}) and recorded nothing"
     try:
-        done = _already_recorded(session.coop.proposal(proposal_id), journal, doing)
+        done = _already_recorded(_settled(session, proposal_id), journal, doing)
         if done is not None:
             return done
         try:
@@ -507,7 +527,7 @@ def _apply(
                 report.devices_failed,
             )
         except UnexpectedProposalState:  # recorded meanwhile, by another run or an earlier one
-            done = _already_recorded(session.coop.proposal(proposal_id), journal, doing)
+            done = _already_recorded(_settled(session, proposal_id), journal, doing)
             if done is None:
                 raise
             return done

@@ -35,7 +35,8 @@ def fetch_change(
             stream, over the size cap, not canonical JSON).
         ChainError: the proposal does not exist or the chain cannot be read.
     """
-    info = coop.proposal(proposal_id)
+    # The state a push rests on is read confirmations deep: a verdict not yet final is not one.
+    info = coop.proposal(proposal_id, block=coop.client.confirmed_block() if states else "latest")
     early = emergency_active and info.emergency and info.state is ProposalState.Active
     if states and info.state not in states and not early:
         wanted = " or ".join(state.name for state in states)

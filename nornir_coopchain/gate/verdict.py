@@ -27,6 +27,9 @@ def wait_for_verdict(
 ) -> ProposalState:
     """Poll until the proposal leaves Active; broadcast a verdict nobody broadcast yet.
 
+    The state is read ``confirmations`` blocks below the head (see the settings): a vote
+    that a reorg takes out before it is that deep is never acted on.
+
     When the voting period ended without early finality, the verdict is derived on chain but
     not yet broadcast: this calls ``finalize`` so every member gets the VerdictReached event.
 
@@ -40,7 +43,7 @@ def wait_for_verdict(
     deadline = time.monotonic() + timeout
     last = ""
     while True:
-        info = coop.proposal(proposal_id)
+        info = coop.proposal(proposal_id, block=session.client.confirmed_block())
         if info.state is not ProposalState.Active:
             break
         line = (

@@ -12,6 +12,14 @@ header counts once per config, however often the stanza is opened (a merge candi
 open ``router bgp 65017`` twice, the device shows it once). This matches the *unordered*
 compliance of netutils / Nautobot Golden Config, with parents folded into each line.
 
+Before comparing, both configs are rewritten into the device's own form by the platform's
+dialect (:data:`DIALECTS`: :mod:`~nornir_coopchain.model.frr_dialect`,
+:mod:`~nornir_coopchain.model.eos_dialect`), explicit rules each naming the device
+behaviour it mirrors (FRR prints ``int X`` as ``interface X``, compresses IPv6, drops
+defaults, numbers list entries, ...). For FRR, whose commands are idempotent, the lines
+compare as sets. The report carries the hash of the intended config's normalised form and
+the rule set's version (see ``docs/compliance.md``).
+
 Ignore rules drop lines the device adds on read-back that an intended config never
 contains. A rule drops lines from one side (``running``, ``intended`` or ``both``) whose
 qualified form fullmatches its regex; a rule with ``unless`` is off when the *other* config
@@ -30,7 +38,8 @@ has a line fullmatching that regex. :func:`normalise` applies the unconditional 
 | frr (e)  | both     | ``ip forwarding``                         | ``no ip forwarding``      |
 | frr (e)  | running  | ``no ipv6 forwarding``                    | ``(no )?ipv6 forwarding`` |
 | frr (e)  | both     | ``ipv6 forwarding``                       | ``no ipv6 forwarding``    |
-| frr (f)  | running  | ``line vty`` (the header only)            | ``line vty``              |
+| frr (f)  | both     | ``line vty`` (the header only)            |                           |
+| frr (f)  | running  | ``bfd`` (the header only)                 | ``bfd( > .*)?``           |
 | eos (g)  |          | nothing beyond the generic rules          |                           |
 
 (a) the banner of ``show running-config`` (FRR, IOS), not config. (b) written by FRR
@@ -41,8 +50,9 @@ dropped, when the intended one is present too). (e) zebra echoes the kernel's fo
 sysctl, and only ever prints the ``no`` form, so the positive form means the default
 wherever it appears (a device that echoes it back, like the simulated driver, is not
 different); an explicit ``no`` on
-either side still counts. (f) vtysh prints the empty
-``line vty`` stanza; lines inside it still count. (g) ``! device: …`` / ``! Command: …``
+either side still counts. (f) vtysh prints an empty ``line vty`` stanza or not (8.4.4
+omits it), and bfdd keeps printing ``bfd`` once its last peer is gone; lines inside
+either still count. (g) ``! device: …`` / ``! Command: …``
 are comments and ``end`` is dropped anyway.
 
 ``log …`` lines are deliberately **not** ignored: FRR prints them only when configured (it
@@ -62,6 +72,9 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
 
 from nornir_coopchain.model.content import DeviceEvidence, Hex32, hash_text
+from nornir_coopchain.model.dialect import Context, Dialect, Entry
+from nornir_coopchain.model.eos_dialect import EOS
+from nornir_coopchain.model.frr_dialect import FRR
 from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
 from nornir_coopchain.model.redact import redact
 
@@ -80,6 +93,7 @@ __all__ = [
 SEPARATOR: Final = " > "
 """Joins a stanza path and a line: ``"<header> > <sub-header> > <line>"``."""
 
+_LOG_FILE = re.compile(r"log file (\S+)(.*)")
 _SKIPPED = re.compile(r"[!#].*|end|exit(-[\w-]+)?")
 
 
@@ -155,52 +169,75 @@ IGNORE_RULES: Final[dict[str, tuple[IgnoreRule, ...]]] = {
         IgnoreRule(r"ip forwarding", "both", unless=r"no ip forwarding"),
         IgnoreRule(r"no ipv6 forwarding", "running", unless=r"(no )?ipv6 forwarding"),
         IgnoreRule(r"ipv6 forwarding", "both", unless=r"no ipv6 forwarding"),
-        IgnoreRule(r"line vty", "running", unless=r"line vty"),
+        IgnoreRule(r"line vty", "both"),
+        IgnoreRule(r"bfd", "running", unless=r"bfd( > .*)?"),
     ),
     "eos": (),
 }
 """Per-platform ignore rules, on top of the generic ones (platform names are lower case)."""
 
 
+DIALECTS: Final[dict[str, Dialect]] = {"frr": FRR, "eos": EOS}
+"""Per-platform rewrite rules (:mod:`~nornir_coopchain.model.dialect`), applied to both
+sides before the ignore rules."""
+
+
 def _rules(platform: str) -> tuple[IgnoreRule, ...]:
     return _GENERIC + IGNORE_RULES.get(platform.lower(), ())
 
 
-def _qualify(config: str) -> list[str]:
-    """Every meaningful line of ``config``, qualified, in order; stanza headers once.
-
-    The same stanza rule as :class:`HeaderStack`, inlined: this runs on every read-back.
-    """
+def _entries(config: str) -> list[Entry]:
+    """Every meaningful line of ``config`` as an entry: its headers, then the line."""
     skipped = _SKIPPED.fullmatch
-    parsed: list[tuple[int, str]] = []
+    indents: list[int] = []  # the open headers' indentation...
+    path: Entry = ()  # ...and the headers themselves
+    entries: list[Entry] = []
     for raw in config.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         indented = raw.lstrip()
         text = indented.rstrip()
-        if text and skipped(text) is None:
-            parsed.append((len(raw) - len(indented), text))
-    stack: list[tuple[int, str]] = []  # (indent, qualified line) of the open headers
+        if not text or skipped(text) is not None:
+            continue
+        indent = len(raw) - len(indented)
+        while indents and indents[-1] >= indent:
+            indents.pop()
+            path = path[:-1]
+        entry = (*path, text)
+        entries.append(entry)
+        indents.append(indent)
+        path = entry
+    return entries
+
+
+def _lines(entries: list[Entry]) -> list[str]:
+    """Entries as qualified lines, in order; a stanza header once however often opened."""
+    headers = {entry[:n] for entry in entries for n in range(1, len(entry))}
+    seen: set[Entry] = set()
     lines: list[str] = []
-    headers: set[str] = set()
-    last = len(parsed) - 1
-    for index, (indent, text) in enumerate(parsed):
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        line = f"{stack[-1][1]}{SEPARATOR}{text}" if stack else text
-        stack.append((indent, line))
-        if index < last and parsed[index + 1][0] > indent:
-            headers.add(line)
-        lines.append(line)
-    if not headers:
-        return lines
-    seen: set[str] = set()
-    result = []
-    for line in lines:
-        if line in headers:
-            if line in seen:
+    for entry in entries:
+        for n in range(1, len(entry) + 1):
+            prefix = entry[:n]
+            if prefix in headers:
+                if prefix in seen:
+                    continue
+                seen.add(prefix)
+            elif n < len(entry):
                 continue
-            seen.add(line)
-        result.append(line)
-    return result
+            lines.append(SEPARATOR.join(prefix))
+    return lines
+
+
+def _qualify(config: str, platform: str, context: Context | None = None) -> list[str]:
+    """Every meaningful line of ``config``, rewritten by the platform's dialect (with the
+    ``context`` read from the read-back, or from ``config`` itself) and qualified."""
+    return _qualify_entries(_entries(config), platform, context)
+
+
+def _qualify_entries(entries: list[Entry], platform: str, context: Context | None) -> list[str]:
+    dialect = DIALECTS.get(platform.lower())
+    if dialect is None:
+        return _lines(entries)
+    lines = _lines(dialect.rewrite(entries, context or dialect.context(entries)))
+    return list(dict.fromkeys(lines)) if dialect.idempotent else lines
 
 
 def _apply(lines: list[str], rules: tuple[IgnoreRule, ...], other: list[str] | None) -> list[str]:
@@ -234,7 +271,7 @@ def normalise(config: str, platform: str) -> tuple[str, ...]:
         The qualified lines, sorted (duplicates kept, stanza headers once).
     """
     rules = tuple(rule for rule in _rules(platform) if rule.unless is None)
-    return tuple(sorted(_apply(_qualify(config), rules, None)))
+    return tuple(sorted(_apply(_qualify(config, platform), rules, None)))
 
 
 class ComplianceReport(BaseModel):
@@ -252,6 +289,11 @@ class ComplianceReport(BaseModel):
     """:func:`hash_text` of the intended (candidate) config."""
     running_hash: Hex32
     """:func:`hash_text` of the read-back config."""
+    normalised_hash: Hex32
+    """:func:`hash_text` of the intended config's normalised form, the sorted qualified
+    lines that were compared (one per line), after the platform's rules."""
+    rules: str
+    """The rule set that normalised both sides (e.g. ``frr-8.4/1``; ``generic``)."""
 
     @field_validator("missing", "extra")
     @classmethod
@@ -278,6 +320,23 @@ def _vtysh_hostnames(running: list[str], intended: list[str], platform: str) -> 
     return [line for line in running if not line.startswith("hostname ") or line in names]
 
 
+def _relative_log_files(running: list[str], intended: list[str], platform: str) -> list[str]:
+    """FRR: a relative ``log file`` path is resolved against vtysh's working directory and
+    printed absolute; read ``log file /dir/NAME …`` back as the intended ``log file NAME …``
+    when the intended config has that relative form."""
+    relative = {line for line in intended if _LOG_FILE.fullmatch(line) and line[9] != "/"}
+    if platform.lower() != "frr" or not relative:
+        return running
+    out = []
+    for line in running:
+        match = _LOG_FILE.fullmatch(line)
+        if match is not None and match[1].startswith("/"):
+            name = f"log file {match[1].rsplit('/', 1)[1]}{match[2]}"
+            line = name if name in relative else line
+        out.append(line)
+    return out
+
+
 def check_compliance(intended: str, running: str, platform: str) -> ComplianceReport:
     """Compare a read-back config with the intended one, order-insensitively.
 
@@ -291,10 +350,16 @@ def check_compliance(intended: str, running: str, platform: str) -> ComplianceRe
         of both raw texts.
     """
     rules = _rules(platform)
-    ours, theirs = _qualify(intended), _qualify(running)
+    dialect = DIALECTS.get(platform.lower())
+    running_entries = _entries(running)
+    context = None if dialect is None else dialect.context(running_entries)
+    ours = _qualify(intended, platform, context)
+    theirs = _qualify_entries(running_entries, platform, context)
+    theirs = _relative_log_files(theirs, ours, platform)
     intended_rules = tuple(rule for rule in rules if rule.side in ("intended", "both"))
     running_rules = tuple(rule for rule in rules if rule.side in ("running", "both"))
-    wanted = Counter(_apply(ours, intended_rules, theirs))
+    wanted_lines = _apply(ours, intended_rules, theirs)
+    wanted = Counter(wanted_lines)
     found = Counter(_apply(_vtysh_hostnames(theirs, ours, platform), running_rules, ours))
     missing = tuple((wanted - found).elements())
     extra = tuple((found - wanted).elements())
@@ -304,6 +369,8 @@ def check_compliance(intended: str, running: str, platform: str) -> ComplianceRe
         extra=extra,
         intended_hash=hash_text(intended),
         running_hash=hash_text(running),
+        normalised_hash=hash_text("".join(f"{line}\n" for line in sorted(wanted_lines))),
+        rules="generic" if dialect is None else dialect.version,
     )
 
 

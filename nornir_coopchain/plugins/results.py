@@ -53,4 +53,5 @@ class VerifiedDevice(_Result):
     evidence: DeviceEvidence
     missing: tuple[str, ...]
     extra: tuple[str, ...]
-    rolled_back: bool
+    rolled_back: bool  # restored, proven by the driver (FRR: the read-back complies)
+    rollback_error: str | None = None  # a rollback that failed or left residual lines

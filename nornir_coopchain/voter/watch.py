@@ -31,11 +31,10 @@ from nornir_coopchain.chain.models import (
     VerificationRecorded,
 )
 from nornir_coopchain.exceptions import (
-    ChainConnectionError,
+    ChainError,
     ChangeRefused,
     ConfigError,
     ContractError,
-    TransactionTimeout,
 )
 from nornir_coopchain.gate.approved import fetch_change
 from nornir_coopchain.gate.declared import TenantPatterns, check_declared
@@ -115,6 +114,7 @@ class PolicyVoter:
             coop.address,
             state_file=state_file,
             start_block=start_block,
+            confirmations=session.settings.confirmations,  # only proposals that are final
             topics=[[getattr(events, kind.__name__).topic for kind in kinds]],
         )
         self._notified: set[tuple[NoticeKind, int]] = set()
@@ -222,9 +222,11 @@ class PolicyVoter:
     ) -> list[VoterAction]:
         """Poll until ``max_polls`` polls or ``timeout`` seconds (forever if both are None).
 
-        A poll that cannot reach the chain is retried after a pause that doubles from
-        ``interval`` (at least 0.5 s) up to ``max_backoff`` seconds; ``on_outage`` is called
-        with the error and the pause. It counts as a poll.
+        A poll the chain fails (node unreachable, connection reset, a vote not mined in
+        time) is tried again after a pause that doubles from ``interval`` (at least 0.5 s)
+        up to ``max_backoff`` seconds; ``on_outage`` is called with the error and the pause.
+        It counts as a poll. The cursor only moves past a batch handled whole, so nothing is
+        missed (nor voted twice).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         actions: list[VoterAction] = []
@@ -238,7 +240,7 @@ class PolicyVoter:
                     if on_action is not None:
                         on_action(action)
                 backoff = max(interval, 0.5)
-            except (ChainConnectionError, TransactionTimeout) as exc:
+            except ChainError as exc:  # a ContractError is a refused vote, handled within
                 pause, backoff = backoff, min(backoff * 2, max_backoff)
                 logger.info("chain unreachable (%s); retrying in %g s", exc, pause)
                 if on_outage is not None:

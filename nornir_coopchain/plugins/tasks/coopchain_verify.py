@@ -36,6 +36,11 @@ def coopchain_verify(
             it once the read-back complies, False means none does; None (default) asks the
             device (``has_pending_commit``), e.g. for a device a resumed run found applied.
 
+    A rollback counts only when the driver proves it (napalm_frr: the read-back complies
+    with the saved config). A rollback that raises, e.g. ``RollbackIncomplete`` naming the
+    residual lines, is recorded as ``rollback_error`` (not rolled back) beside the report's
+    missing and extra lines; it never replaces them.
+
     Returns:
         Result with ``failed`` (not compliant), ``changed`` (rolled back) and ``result`` a
         :class:`VerifiedDevice` carrying the evidence leaf.
@@ -52,14 +57,17 @@ def coopchain_verify(
         except CommitConfirmException:  # its timer fired since the read-back: read again
             running = running_config(device)
             evidence, report = evidence_for(host, config, running, entry.platform)
-    rolled_back = False
+    rolled_back, rollback_error = False, None
     if (
         not report.compliant
         and rollback_on_failure
         and hash_text(running) != entry.base_config_hash
     ):
-        device.rollback()  # also stops a pending commit-confirm
-        rolled_back = True
+        try:
+            device.rollback()  # also stops a pending commit-confirm
+            rolled_back = True
+        except Exception as e:  # any driver's failure is recorded, with the report kept
+            rollback_error = f"{type(e).__name__}: {e}"
     verified = VerifiedDevice(
         host=host,
         proposal_id=change.proposal_id,
@@ -67,5 +75,6 @@ def coopchain_verify(
         missing=report.missing,
         extra=report.extra,
         rolled_back=rolled_back,
+        rollback_error=rollback_error,
     )
     return Result(host=task.host, result=verified, failed=not report.compliant, changed=rolled_back)
