@@ -30,6 +30,7 @@ from nornir_coopchain.demo import (
     sample_operators,
 )
 from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ProposalTooLarge
+from nornir_coopchain.gate import apply as gate_apply
 from nornir_coopchain.gate import (
     apply_change,
     audit_change,
@@ -939,3 +940,39 @@ def test_chain_lost_at_the_record_names_the_devices_and_a_rerun_records(
     assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
         "pass"
     )
+
+
+# ---------------------------------------------------------------- one data path
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_apply_pushes_the_kept_candidates_and_finds_its_journal_by_index(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Proposed from this state directory with the templates and inventory unchanged, apply
+    renders nothing again (it pushes the candidates the proposal was made from) and scans no
+    journal (the proposal-ID index); the journal keeps the verdict."""
+    proposal_id = site.approved()
+    renders: list[str] = []
+    render = gate_apply.coopchain_render
+
+    def counted(task: Any, **kwargs: Any) -> Any:
+        renders.append(task.host.name)
+        return render(task, **kwargs)
+
+    def no_scan(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("scanned every journal")
+
+    monkeypatch.setattr(gate_apply, "coopchain_render", counted)
+    monkeypatch.setattr(Journal, "all", no_scan)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
+    assert renders == []
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    assert journal is not None
+    assert (journal.read().phase, journal.read().verdict) == ("recorded", "Approved")
