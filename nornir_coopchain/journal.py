@@ -9,7 +9,8 @@ One directory per change under ``<state_dir>/changes/<content hash>/``:
   compressing the same way (journals written before this file hold the hash of the
   envelope or of ``content.json``, which is re-encoded to check it);
 - ``candidates.json``: the rendered config of each host, from which the proposal's hashes
-  were made (a record for people; ``coopchain show --rerender`` renders them again);
+  were made (what apply pushes while the templates and inventory are unchanged;
+  ``coopchain show --rerender`` renders them again);
 - ``evidence-<root>.json``: an evidence report made by a run, kept (write once) before its
   root is sent on chain, so a resume finds the evidence of a record it sent;
 - ``evidence.json``: the evidence report whose Merkle root was recorded on chain, written once

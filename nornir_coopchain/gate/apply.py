@@ -421,7 +421,9 @@ def apply_change(
     recorded at once and stays Active until the co-owners ratify it. An ordinary proposal
     must be Approved.
 
-    Every device of the approved manifest is re-rendered, checked (window, Merkle proof,
+    Every device of the approved manifest gets the config the proposal was made from (kept
+    in this state directory's journal, when its templates and inventory data are unchanged;
+    else rendered again from the pinned template), is checked (window, Merkle proof,
     approved hashes, no stale base), committed, read back and verified; a device that fails
     is rolled back and recorded as failed, and never stops the others. Where the driver can,
     the base is checked again inside the commit itself: a device changed out of band since

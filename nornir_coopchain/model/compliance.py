@@ -291,7 +291,8 @@ def check_compliance(intended: str, running: str, platform: str) -> ComplianceRe
         of both raw texts.
     """
     rules = _rules(platform)
-    ours, theirs = _qualify(intended), _qualify(running)
+    ours = _qualify(intended)
+    theirs = ours if running == intended else _qualify(running)  # a read-back as pushed
     intended_rules = tuple(rule for rule in rules if rule.side in ("intended", "both"))
     running_rules = tuple(rule for rule in rules if rule.side in ("running", "both"))
     wanted = Counter(_apply(ours, intended_rules, theirs))

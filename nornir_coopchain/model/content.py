@@ -16,8 +16,9 @@ naming the field; :meth:`ProposalContent.from_bytes` / :meth:`ProposalContent.fr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
@@ -103,6 +104,7 @@ Uint32 = Annotated[int, Field(strict=True, ge=0, lt=2**32)]
 _MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
+@lru_cache(maxsize=4096)  # a config is hashed at prepare, preflight, push and verify
 def hash_text(text: str) -> str:
     """Hash a text (a config, a diff) the way both sides of a vote must.
 
@@ -406,7 +408,10 @@ class ProposalContent(_Canonical):
 
     @cached_property
     def _envelope(self) -> bytes:
-        return encode_content(self.canonical_bytes())
+        canonical = self.canonical_bytes()
+        envelope = encode_content(canonical)
+        _remember(envelope, self, len(canonical))  # posted by this process: decoded as is
+        return envelope
 
     def content_hash(self) -> str:
         """The keccak-256 of :meth:`chain_bytes`: the ``contentHash`` of this content when
@@ -444,7 +449,13 @@ class ProposalContent(_Canonical):
             ConfigError: an unknown envelope version, a corrupt or truncated stream, JSON
                 over ``max_size``, or JSON that is not exactly the canonical form.
         """
-        return cls.from_bytes(decode_content(data, max_size=max_size))
+        known = _DECODED.get(data)
+        if known is not None and known[1] <= max_size:
+            return known[0]
+        canonical = decode_content(data, max_size=max_size)
+        content = cls.from_bytes(canonical)
+        _remember(data, content, len(canonical))
+        return content
 
     @property
     def device_count(self) -> int:
@@ -464,6 +475,22 @@ class ProposalContent(_Canonical):
     def manifest_root(self) -> str:
         """The manifest tree's root as ``0x`` + 64 hex digits (the request's ``manifestRoot``)."""
         return to_hex32(self.manifest_tree.root)
+
+
+_DECODED: dict[bytes, tuple[ProposalContent, int]] = {}
+"""The last contents posted or read in this process, by their posted bytes, with the size of
+their canonical JSON: a change is decoded (and its manifest tree built) once, not by each of
+propose, apply and every voter."""
+
+
+_DECODED_LOCK = threading.Lock()
+
+
+def _remember(posted: bytes, content: ProposalContent, json_size: int) -> None:
+    with _DECODED_LOCK:
+        while len(_DECODED) >= 4:
+            del _DECODED[next(iter(_DECODED))]
+        _DECODED[posted] = (content, json_size)
 
 
 class DeviceEvidence(BaseModel):
