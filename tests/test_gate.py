@@ -976,3 +976,46 @@ def test_apply_pushes_the_kept_candidates_and_finds_its_journal_by_index(
     )
     assert journal is not None
     assert (journal.read().phase, journal.read().verdict) == ("recorded", "Approved")
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_driver_that_checks_the_base_in_its_commit_is_not_read_again_before_it(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator's commit checks the running config the preflight read: each device is
+    read twice (preflight, read-back), and a change landing between preflight and push is
+    still refused as stale by the commit, leaving the device as it was changed."""
+    from napalm_coopchain_sim import CoopchainSimDriver
+
+    proposal_id = site.approved()
+    reads: list[str] = []
+    get_config = CoopchainSimDriver.get_config
+
+    def counted(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> Any:
+        reads.append(self.hostname)
+        return get_config(self, *args, **kwargs)
+
+    push = gate_apply._push_host
+    landed: list[str] = []
+
+    def out_of_band_first(task: Any, **kwargs: Any) -> Any:
+        if task.host.name == "site17-r2":
+            other = CoopchainSimDriver(
+                "site17-r2", optional_args={"state_dir": site.tmp / "devices"}
+            )
+            other.open()
+            other.load_merge_candidate(config="ip route 10.99.99.0/24 Null0\n")
+            other.commit_config()
+            landed.append(str(get_config(other, retrieve="running")["running"]))
+        return push(task, **kwargs)
+
+    monkeypatch.setattr(CoopchainSimDriver, "get_config", counted)
+    monkeypatch.setattr(gate_apply, "_push_host", out_of_band_first)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert {host: reads.count(host) for host in HOSTS if host != "site17-r2"} == {
+        host: 2 for host in HOSTS if host != "site17-r2"
+    }
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r2"]
+    assert "StaleBaseError" in (failed["site17-r2"].error or "")
+    assert running_hashes(site.nr)["site17-r2"] == hash_text(landed[0])

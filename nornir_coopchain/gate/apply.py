@@ -29,6 +29,7 @@ from nornir_coopchain.model.content import DeviceEvidence, EvidenceReport, hash_
 from nornir_coopchain.model.hashing import ZERO32, to_hex32
 from nornir_coopchain.model.rules import ProposalState
 from nornir_coopchain.plugins.results import AppliedDevice, RenderedConfig, VerifiedDevice
+from nornir_coopchain.plugins.tasks._device import napalm_device, running_config
 from nornir_coopchain.plugins.tasks.coopchain_apply import coopchain_apply
 from nornir_coopchain.plugins.tasks.coopchain_render import coopchain_render
 from nornir_coopchain.plugins.tasks.coopchain_verify import coopchain_verify
@@ -84,8 +85,9 @@ def _preflight_host(
     stored: dict[str, str],
 ) -> Result:
     """Check the host as the push will (window, proof, approved hashes, no stale base) and
-    return the config to push: the candidate the proposal was made from (``stored``, when
-    nothing it was rendered from changed since), else rendered again from the template."""
+    return the config to push with the running config it was checked against: the candidate
+    the proposal was made from (``stored``, when nothing it was rendered from changed
+    since), else rendered again from the template."""
     config = stored.get(task.host.name)
     if config is None:
         pinned = template or change.entry(task.host.name).template  # the proposal's template
@@ -93,8 +95,11 @@ def _preflight_host(
             coopchain_render, template=pinned, path=templates
         ).result
         config = rendered.config
-    task.run(coopchain_apply, change=change, config=config, dry_run=True, chain_now=chain_now)
-    return Result(host=task.host, result=config)
+    base = running_config(napalm_device(task))
+    task.run(
+        coopchain_apply, change=change, config=config, dry_run=True, chain_now=chain_now, base=base
+    )
+    return Result(host=task.host, result=(config, base))
 
 
 def _push_host(
@@ -102,14 +107,16 @@ def _push_host(
     change: ApprovedChange,
     revert_in: int | None,
     chain_now: int,
-    configs: dict[str, str],
+    configs: dict[str, tuple[str, str]],
     halt: threading.Event,
 ) -> Result:
     """Push the config the preflight checked and verify it, unless ``halt`` is set (the run
-    is being interrupted): the host is then left untouched."""
+    is being interrupted): the host is then left untouched. The commit is made against the
+    running config the preflight read where the driver checks it atomically; else the
+    device is read again right before its commit."""
     if halt.is_set():
         raise ChangeRefused("not pushed: the run was interrupted", host=task.host.name)
-    config = configs[task.host.name]
+    config, base = configs[task.host.name]
     applied: AppliedDevice = task.run(
         coopchain_apply,
         change=change,
@@ -117,6 +124,7 @@ def _push_host(
         revert_in=revert_in,
         dry_run=False,
         chain_now=chain_now,
+        base=base,
     ).result
     confirm = None if applied.already_applied else applied.commit_confirm
     verify = task.run(coopchain_verify, change=change, config=config, confirm=confirm)
@@ -191,7 +199,7 @@ def _push(
     change: ApprovedChange,
     revert_in: int | None,
     chain_now: int,
-    configs: dict[str, str],
+    configs: dict[str, tuple[str, str]],
 ) -> AggregatedResult:
     """Run the apply pass in a worker thread, so that a Ctrl-C in this (main) thread can stop
     the pushes not yet started while those in flight finish.
@@ -510,7 +518,9 @@ def _apply(
     # A host whose preflight failed otherwise (unreachable) fails alone; the others push
     # exactly the config their preflight checked.
     errors = {host: describe(error) for host, error in preflight_failed.items()}
-    configs = {host: str(preflight[host].result) for host in hosts if host not in errors}
+    configs: dict[str, tuple[str, str]] = {
+        host: preflight[host].result for host in hosts if host not in errors
+    }
     results = _push(
         targets.filter(filter_func=lambda host: host.name in configs),
         change,

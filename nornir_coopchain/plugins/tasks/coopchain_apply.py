@@ -23,6 +23,7 @@ def coopchain_apply(
     revert_in: int | None = 300,
     dry_run: bool | None = None,
     chain_now: int | None = None,
+    base: str | None = None,
 ) -> Result:
     """Commit ``config`` to the device if, and only if, it is what the co-owners approved.
 
@@ -43,6 +44,9 @@ def coopchain_apply(
             confirms after the read-back passes); None commits plainly.
         dry_run: run every check but commit nothing (Nornir's dry-run setting by default).
         chain_now: the chain's time, read once for a whole run (read here when None).
+        base: the running config as the caller read it (a preflight): not read again for a
+            dry run, nor for a commit the driver checks against it (``expected_running``);
+            read again right before any other commit.
 
     Returns:
         Result with ``changed``, ``diff`` (the approved diff) and ``result`` an
@@ -60,7 +64,8 @@ def coopchain_apply(
     if hash_text(config) != entry.candidate_hash:
         raise ChangeRefused("the rendered config differs from the approved candidate", host=host)
     device = napalm_device(task)
-    running = running_config(device)
+    trusted = base is not None and (task.is_dry_run(dry_run) or _checks_base(device))
+    running = base if base is not None and trusted else running_config(device)
     applied = AppliedDevice(
         host=host,
         proposal_id=change.proposal_id,
