@@ -128,6 +128,8 @@ def _push_host(
     ).result
     confirm = None if applied.already_applied else applied.commit_confirm
     verify = task.run(coopchain_verify, change=change, config=config, confirm=confirm)
+    if isinstance(verify.result, VerifiedDevice):
+        _ = verify.result.evidence.leaf_hash  # here, not in the main thread's evidence tree
     return Result(host=task.host, result=(applied, verify.result), failed=verify.failed)
 
 

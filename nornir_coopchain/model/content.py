@@ -38,7 +38,7 @@ from pydantic import (
 from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.model.codec import MAX_CONTENT_JSON_BYTES, decode_content, encode_content
 from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
-from nornir_coopchain.model.merkle import MerkleTree, verify
+from nornir_coopchain.model.merkle import MerkleTree, leaf_hash, verify
 from nornir_coopchain.model.times import iso, to_unix
 
 __all__ = [
@@ -520,6 +520,12 @@ class DeviceEvidence(BaseModel):
     report_hash: Hex32
     """A hash of the verifier's full report for this device."""
 
+    @cached_property
+    def leaf_hash(self) -> bytes:
+        """The evidence leaf's hash (:func:`~nornir_coopchain.model.merkle.leaf_hash`), taken
+        once: a run takes it where the device was verified, beside the other devices' waits."""
+        return leaf_hash(EVIDENCE_LEAF_TYPES, self.evidence_leaf())
+
     def evidence_leaf(self) -> tuple[str, str, str, str, str, bool, int, int]:
         """This device's evidence leaf values (see :data:`EVIDENCE_LEAF_TYPES`)."""
         return (
@@ -577,7 +583,11 @@ class EvidenceReport(_Canonical):
     @cached_property
     def evidence_tree(self) -> MerkleTree:
         """The Merkle tree of the evidence leaves (:data:`EVIDENCE_LEAF_TYPES`), built once."""
-        return MerkleTree.of(EVIDENCE_LEAF_TYPES, [d.evidence_leaf() for d in self.devices])
+        return MerkleTree.of(
+            EVIDENCE_LEAF_TYPES,
+            [d.evidence_leaf() for d in self.devices],
+            hashes=[d.leaf_hash for d in self.devices],
+        )
 
     def evidence_root(self) -> str:
         """The evidence tree's root as ``0x`` + 64 hex digits (``recordVerification``'s root)."""
