@@ -134,7 +134,7 @@ class IgnoreRule:
         so a conditional rule does not apply)."""
         if self._unless is None:
             return True
-        return other is not None and not any(self._unless.fullmatch(line) for line in other)
+        return other is not None and not any(map(self._unless.fullmatch, other))
 
     @cached_property
     def _unless(self) -> re.Pattern[str] | None:
