@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -105,7 +106,13 @@ def coopchain_apply(
 
 def _checks_base(device: Any) -> bool:
     """Whether the driver's commit can check the running config itself (``expected_running``)."""
-    return "expected_running" in inspect.signature(device.commit_config).parameters
+    commit = device.commit_config
+    return _takes_expected_running(getattr(commit, "__func__", commit))
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_expected_running(commit: Any) -> bool:
+    return "expected_running" in inspect.signature(commit).parameters
 
 
 def _commit(device: Any, revert_in: int | None, checked: dict[str, str]) -> bool:
