@@ -8,7 +8,8 @@ Exception tree::
     │   ├── AlreadyRecorded               another run recorded the change: this one did not
     │   └── ProposalTooLarge              the proposal does not fit the chain: split it
     ├── ConfigError (ValueError)          bad input: a file, field or host is named
-    │   └── KeystoreError                 a key could not be loaded safely
+    │   ├── KeystoreError                 a key could not be loaded safely
+    │   └── JournalStateError             a journal asked for a phase it cannot move to
     └── ChainError                        anything that went wrong talking to the chain
         ├── ChainConnectionError          the node cannot be reached or is not usable
         └── TransactionError              a transaction did not do what was asked
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "ContractError",
     "CoopchainError",
+    "JournalStateError",
     "KeystoreError",
     "ProposalTooLarge",
     "StaleBaseError",
@@ -56,6 +58,11 @@ class ConfigError(CoopchainError, ValueError):
 
 class KeystoreError(ConfigError):
     """Raised when a signing key cannot be loaded from an encrypted keystore."""
+
+
+class JournalStateError(ConfigError):
+    """Raised when a change's journal is asked to move to a phase its state machine does not
+    allow from the phase it is in (nothing is written)."""
 
 
 class ChainError(CoopchainError):

@@ -9,13 +9,21 @@ One directory per change under ``<state_dir>/changes/<content hash>/``:
   compressing the same way (journals written before this file hold the hash of the
   envelope or of ``content.json``, which is re-encoded to check it);
 - ``candidates.json``: the rendered config of each host, from which the proposal's hashes
-  were made (a record for people; ``coopchain show --rerender`` renders them again);
+  were made (what apply pushes while the templates and inventory are unchanged;
+  ``coopchain show --rerender`` renders them again);
 - ``evidence-<root>.json``: an evidence report made by a run, kept (write once) before its
   root is sent on chain, so a resume finds the evidence of a record it sent;
 - ``evidence.json``: the evidence report whose Merkle root was recorded on chain, written once
   (a run never replaces it with other evidence);
 - ``proofs/<host>.json``: one device's evidence and its inclusion proof, for its tenants;
 - ``journal.json``: the phase reached, transaction hashes and per-host results.
+
+The phase moves only through the named transitions of :class:`Journal` (:meth:`~Journal.sending`,
+:meth:`~Journal.proposed`, :meth:`~Journal.decided`, :meth:`~Journal.applying`,
+:meth:`~Journal.verified`, :meth:`~Journal.recorded`, :meth:`~Journal.closed`); a transition
+the state machine does not allow raises :class:`JournalStateError`. ``<root>/index/`` maps
+each proposal ID to its change's directory (a hint: an entry whose journal is missing or
+names another proposal is rebuilt from the journals, never trusted).
 
 Every file is written atomically (temp file + rename), and fsynced unless it can be derived
 again (the candidates, and the per-host proofs: an fsync per host costs seconds at 1,000
@@ -36,18 +44,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nornir_coopchain._files import write_atomic as _write_atomic
-from nornir_coopchain.exceptions import ChangeRefused, ConfigError
+from nornir_coopchain.exceptions import ChangeRefused, ConfigError, JournalStateError
 from nornir_coopchain.model.content import EvidenceReport, ProposalContent
 from nornir_coopchain.model.hashing import keccak, to_hex32
-from nornir_coopchain.plugins.results import AppliedDevice, PreparedDevice, VerifiedDevice
+from nornir_coopchain.plugins.results import AppliedDevice, VerifiedDevice
 
-__all__ = ["ChangeJournal", "HostRecord", "Journal", "Phase", "apply_lock"]
+__all__ = ["TRANSITIONS", "ChangeJournal", "HostRecord", "Journal", "Phase", "apply_lock"]
 
 Phase = Literal["prepared", "proposed", "decided", "applying", "verified", "recorded", "closed"]
 """``closed``: the proposal ended without a record (rejected, canceled or expired)."""
+
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    "prepared": frozenset({"prepared", "proposed", "closed"}),
+    "proposed": frozenset({"decided", "applying", "closed"}),  # an emergency change: applying
+    "decided": frozenset({"applying", "closed"}),
+    "applying": frozenset({"applying", "verified", "recorded", "closed"}),  # a resumed run
+    "verified": frozenset({"applying", "recorded", "closed"}),
+    "recorded": frozenset({"recorded"}),
+    "closed": frozenset(),
+}
+"""The phases each phase may move to (itself: a resumed run repeating the phase)."""
 
 
 class HostRecord(BaseModel):
@@ -55,10 +74,17 @@ class HostRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prepared: PreparedDevice | None = None
     applied: AppliedDevice | None = None
     verified: VerifiedDevice | None = None
     error: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_never_written(cls, data: object) -> object:
+        """Journals written before it was removed carry ``prepared: null``."""
+        if isinstance(data, dict) and data.get("prepared", 0) is None:
+            return {key: value for key, value in data.items() if key != "prepared"}
+        return data
 
 
 class ChangeJournal(BaseModel):
@@ -75,6 +101,7 @@ class ChangeJournal(BaseModel):
     proposal_id: int | None = None
     propose_tx: str | None = None
     verdict: str | None = None
+    """The proposal's state when its vote ended (``Approved``, ``Rejected``, ...)."""
     record_tx: str | None = None
     evidence_root: str | None = None
     hosts: dict[str, HostRecord] = Field(default_factory=dict)
@@ -124,6 +151,7 @@ class Journal:
         _write_atomic(made.path / "content.json", content.canonical_bytes())
         _write_atomic(made.path / "posted.bin", posted)
         made.save(journal)
+        made._index(journal)
         return made
 
     @classmethod
@@ -142,10 +170,22 @@ class Journal:
 
     @classmethod
     def find(cls, root: Path, *, chain_id: int, contract: str, proposal_id: int) -> Journal | None:
-        """The journal of an on-chain proposal, if this state directory has it."""
+        """The journal of an on-chain proposal, if this state directory has it.
+
+        Read through the proposal-ID index; an entry whose journal is missing or is not of
+        that proposal is not trusted: the journals are scanned and the entry rebuilt (or
+        removed when none is of that proposal).
+        """
+        entry = _index_entry(root, chain_id, contract, proposal_id)
+        if entry.is_file():
+            journal = cls(root, "0x" + entry.read_text().strip())
+            if journal.exists() and _is_of(journal.read(), chain_id, contract, proposal_id):
+                return journal
         for journal, record in cls.all(root, chain_id=chain_id, contract=contract):
             if record.proposal_id == proposal_id:
+                journal._index(record)
                 return journal
+        entry.unlink(missing_ok=True)
         return None
 
     def exists(self) -> bool:
@@ -173,8 +213,72 @@ class Journal:
             ) from exc
 
     def save(self, journal: ChangeJournal) -> None:
-        """Write ``journal.json`` atomically."""
+        """Write ``journal.json`` atomically, as it is (the transitions below check the phase)."""
         _write_atomic(self.path / "journal.json", journal.model_dump_json(indent=2).encode())
+
+    def sending(self, from_block: int) -> ChangeJournal:
+        """Prepared, the proposal about to be sent: a resume looks for it from ``from_block``."""
+        return self._move("prepared", propose_from_block=from_block)
+
+    def proposed(self, proposal_id: int, tx_hash: str | None) -> ChangeJournal:
+        """The proposal is on chain (also indexed by its ID)."""
+        record = self._move("proposed", proposal_id=proposal_id, propose_tx=tx_hash)
+        self._index(record)
+        return record
+
+    def decided(self, verdict: str) -> ChangeJournal:
+        """The vote ended with ``verdict`` (a proposal state name)."""
+        return self._move("decided", verdict=verdict)
+
+    def applying(self) -> ChangeJournal:
+        """Pushing to the devices."""
+        return self._move("applying")
+
+    def verified(self, hosts: dict[str, HostRecord]) -> ChangeJournal:
+        """Every device pushed and read back, with what happened on each."""
+        return self._move("verified", hosts=hosts)
+
+    def recorded(self, evidence_root: str, record_tx: str | None = None) -> ChangeJournal:
+        """The verification is on chain (``record_tx`` None: a resume did not see it sent)."""
+        update: dict[str, object] = {"evidence_root": evidence_root}
+        if record_tx is not None:
+            update["record_tx"] = record_tx
+        return self._move("recorded", **update)
+
+    def closed(self, verdict: str | None = None) -> ChangeJournal:
+        """The proposal ended without a record (rejected, canceled, expired)."""
+        return self._move("closed", **({"verdict": verdict} if verdict is not None else {}))
+
+    def _move(self, phase: Phase, **update: object) -> ChangeJournal:
+        """Check ``phase`` may follow the journal's, then write the record with ``update``.
+
+        Raises:
+            JournalStateError: the state machine does not allow it; nothing was written.
+        """
+        record = self.read()
+        if phase not in TRANSITIONS[record.phase]:
+            raise JournalStateError(
+                f"journal of proposal {record.proposal_id} is {record.phase}: it cannot move to "
+                f"{phase}",
+                source=str(self.path / "journal.json"),
+            )
+        moved = record.model_copy(update={**update, "phase": phase})
+        self.save(moved)
+        return moved
+
+    def _index(self, record: ChangeJournal) -> None:
+        if record.proposal_id is not None:
+            entry = _index_entry(
+                self.path.parent, record.chain_id, record.contract, record.proposal_id
+            )
+            _write_atomic(entry, self.path.name.encode())
+
+    def candidates(self) -> dict[str, str]:
+        """The rendered config of each host kept when the change was proposed (may be empty:
+        a journal opened by an executor from another state directory)."""
+        file = self.path / "candidates.json"
+        loaded = json.loads(file.read_bytes()) if file.is_file() else {}
+        return {str(host): str(config) for host, config in loaded.items()}
 
     def content(self) -> ProposalContent:
         """The change's content, as posted (see :meth:`posted`)."""
@@ -238,6 +342,15 @@ class Journal:
 
     def _staged(self, root: str) -> Path:
         return self.path / f"evidence-{root.lower().removeprefix('0x')[:16]}.json"
+
+
+def _index_entry(root: Path, chain_id: int, contract: str, proposal_id: int) -> Path:
+    return root / "index" / f"{chain_id}-{contract.lower()}-{proposal_id}"
+
+
+def _is_of(record: ChangeJournal, chain_id: int, contract: str, proposal_id: int) -> bool:
+    mine = (record.chain_id, record.contract.lower(), record.proposal_id)
+    return mine == (chain_id, contract.lower(), proposal_id)
 
 
 def _write_once(path: Path, data: bytes) -> None:

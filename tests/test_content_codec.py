@@ -303,3 +303,17 @@ def test_thousand_devices_fit_far_below_a_block() -> None:
     assert 21_000 + 40 * len(raw) < BLOCK_GAS_LIMIT / 3
     assert calldata_gas(canonical) > BLOCK_GAS_LIMIT  # what it was before the envelope
     assert ProposalContent.from_chain_bytes(raw) == proposal
+
+
+def test_content_posted_or_read_in_this_process_is_decoded_once() -> None:
+    """Propose, apply and each voter read the same posted bytes: the content (and its
+    manifest tree) is decoded once, and the size cap still holds."""
+    content = realistic_content(3)
+    posted = content.chain_bytes()
+    assert ProposalContent.from_chain_bytes(posted) is content
+    other = realistic_content(3, created_at=1_700_000_900)
+    read = ProposalContent.from_chain_bytes(encode_content(other.canonical_bytes()))
+    assert read == other
+    assert ProposalContent.from_chain_bytes(encode_content(other.canonical_bytes())) is read
+    with pytest.raises(ConfigError):
+        ProposalContent.from_chain_bytes(posted, max_size=100)

@@ -31,6 +31,7 @@ from nornir_coopchain.demo import (
     sample_operators,
 )
 from nornir_coopchain.exceptions import ChangeRefused, ConfigError, ProposalTooLarge
+from nornir_coopchain.gate import apply as gate_apply
 from nornir_coopchain.gate import (
     apply_change,
     audit_change,
@@ -1083,3 +1084,82 @@ def test_chain_lost_at_the_record_names_the_devices_and_a_rerun_records(
     assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
         "pass"
     )
+
+
+# ---------------------------------------------------------------- one data path
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_apply_pushes_the_kept_candidates_and_finds_its_journal_by_index(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Proposed from this state directory with the templates and inventory unchanged, apply
+    renders nothing again (it pushes the candidates the proposal was made from) and scans no
+    journal (the proposal-ID index); the journal keeps the verdict."""
+    proposal_id = site.approved()
+    renders: list[str] = []
+    render = gate_apply.coopchain_render
+
+    def counted(task: Any, **kwargs: Any) -> Any:
+        renders.append(task.host.name)
+        return render(task, **kwargs)
+
+    def no_scan(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("scanned every journal")
+
+    monkeypatch.setattr(gate_apply, "coopchain_render", counted)
+    monkeypatch.setattr(Journal, "all", no_scan)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
+    assert renders == []
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.chain.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    assert journal is not None
+    assert (journal.read().phase, journal.read().verdict) == ("recorded", "Approved")
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_driver_that_checks_the_base_in_its_commit_is_not_read_again_before_it(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator's commit checks the running config the preflight read: each device is
+    read twice (preflight, read-back), and a change landing between preflight and push is
+    still refused as stale by the commit, leaving the device as it was changed."""
+    from napalm_coopchain_sim import CoopchainSimDriver
+
+    proposal_id = site.approved()
+    reads: list[str] = []
+    get_config = CoopchainSimDriver.get_config
+
+    def counted(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> Any:
+        reads.append(self.hostname)
+        return get_config(self, *args, **kwargs)
+
+    push = gate_apply._push_host
+    landed: list[str] = []
+
+    def out_of_band_first(task: Any, **kwargs: Any) -> Any:
+        if task.host.name == "site17-r2":
+            other = CoopchainSimDriver(
+                "site17-r2", optional_args={"state_dir": site.tmp / "devices"}
+            )
+            other.open()
+            other.load_merge_candidate(config="ip route 10.99.99.0/24 Null0\n")
+            other.commit_config()
+            landed.append(str(get_config(other, retrieve="running")["running"]))
+        return push(task, **kwargs)
+
+    monkeypatch.setattr(CoopchainSimDriver, "get_config", counted)
+    monkeypatch.setattr(gate_apply, "_push_host", out_of_band_first)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert {host: reads.count(host) for host in HOSTS if host != "site17-r2"} == {
+        host: 2 for host in HOSTS if host != "site17-r2"
+    }
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    assert list(failed) == ["site17-r2"]
+    assert "StaleBaseError" in (failed["site17-r2"].error or "")
+    assert running_hashes(site.nr)["site17-r2"] == hash_text(landed[0])

@@ -212,3 +212,13 @@ def test_random_trees_prove_every_leaf(
     # Leaves sit at the end of the array in ascending order (the JS library's layout).
     leaves = list(tree.nodes[len(values) - 1 :])
     assert leaves == sorted(leaves, reverse=True)
+
+
+def test_a_tree_of_leaf_hashes_taken_beforehand_is_the_same_tree() -> None:
+    types = ("string", "uint256")
+    values = [(f"r{index}", index) for index in range(7)]
+    built = MerkleTree.of(types, values)
+    given = MerkleTree.of(types, values, hashes=[leaf_hash(types, value) for value in values])
+    assert (given.root, given.nodes) == (built.root, built.nodes)
+    with pytest.raises(ConfigError, match="6 leaf hashes for 7 values"):
+        MerkleTree.of(types, values, hashes=[leaf_hash(types, v) for v in values[:6]])

@@ -74,6 +74,9 @@ __all__ = [
 ]
 
 
+_ENDED_UNRECORDED = (ProposalState.Rejected, ProposalState.Expired, ProposalState.Canceled)
+
+
 class GatedChangeReport(BaseModel):
     """The whole gated change: proposal, verdict, and (if approved) the applied outcome."""
 
@@ -152,6 +155,8 @@ def run_gated_change(
         progress=say,
     )
     say(f"proposal {handle.proposal_id}: {verdict.name}")
+    if verdict in _ENDED_UNRECORDED and handle.journal.read().phase != "closed":
+        handle.journal.closed(verdict.name)
     outcome = None
     if verdict is ProposalState.Approved:
         outcome = apply_change(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from nornir.core import Nornir
@@ -25,12 +23,14 @@ from nornir_coopchain.exceptions import (
     ContractError,
 )
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
-from nornir_coopchain.gate.propose import describe, failed_hosts
+from nornir_coopchain.gate.content import templates_hash
+from nornir_coopchain.gate.prepare import describe, failed_hosts, inventory_hash
 from nornir_coopchain.journal import ChangeJournal, HostRecord, Journal, apply_lock
 from nornir_coopchain.model.content import DeviceEvidence, EvidenceReport, hash_text
 from nornir_coopchain.model.hashing import ZERO32, to_hex32
 from nornir_coopchain.model.rules import ProposalState
 from nornir_coopchain.plugins.results import AppliedDevice, RenderedConfig, VerifiedDevice
+from nornir_coopchain.plugins.tasks._device import napalm_device, running_config
 from nornir_coopchain.plugins.tasks.coopchain_apply import coopchain_apply
 from nornir_coopchain.plugins.tasks.coopchain_render import coopchain_render
 from nornir_coopchain.plugins.tasks.coopchain_verify import coopchain_verify
@@ -79,44 +79,60 @@ class ChangeOutcome(BaseModel):
     """An emergency change (break-glass); ``state`` stays Active until it is ratified."""
 
 
-def _gated_host(
+def _preflight_host(
     task: Task,
     change: ApprovedChange,
     template: str | None,
     templates: Path,
-    revert_in: int | None,
     chain_now: int,
-    configs: dict[str, str] | None,
-    halt: threading.Event | None = None,
+    stored: dict[str, str],
 ) -> Result:
-    """Preflight (``configs`` None: render and check only) or apply and verify the host.
-
-    The apply pass pushes the config its preflight rendered and checked (``configs``),
-    unless ``halt`` is set (the run is being interrupted): the host is then left untouched.
-    """
-    preflight = configs is None
-    if configs is None:
+    """Check the host as the push will (window, proof, approved hashes, no stale base) and
+    return the config to push with the running config it was checked against: the candidate
+    the proposal was made from (``stored``, when nothing it was rendered from changed
+    since), else rendered again from the template."""
+    config = stored.get(task.host.name)
+    if config is None:
         pinned = template or change.entry(task.host.name).template  # the proposal's template
         rendered: RenderedConfig = task.run(
             coopchain_render, template=pinned, path=templates
         ).result
         config = rendered.config
-    else:
-        if halt is not None and halt.is_set():
-            raise ChangeRefused("not pushed: the run was interrupted", host=task.host.name)
-        config = configs[task.host.name]
+    base = running_config(napalm_device(task))
+    task.run(
+        coopchain_apply, change=change, config=config, dry_run=True, chain_now=chain_now, base=base
+    )
+    return Result(host=task.host, result=(config, base))
+
+
+def _push_host(
+    task: Task,
+    change: ApprovedChange,
+    revert_in: int | None,
+    chain_now: int,
+    configs: dict[str, tuple[str, str]],
+    halt: threading.Event,
+) -> Result:
+    """Push the config the preflight checked and verify it, unless ``halt`` is set (the run
+    is being interrupted): the host is then left untouched. The commit is made against the
+    running config the preflight read where the driver checks it atomically; else the
+    device is read again right before its commit."""
+    if halt.is_set():
+        raise ChangeRefused("not pushed: the run was interrupted", host=task.host.name)
+    config, base = configs[task.host.name]
     applied: AppliedDevice = task.run(
         coopchain_apply,
         change=change,
         config=config,
         revert_in=revert_in,
-        dry_run=preflight,
+        dry_run=False,
         chain_now=chain_now,
+        base=base,
     ).result
-    if preflight:
-        return Result(host=task.host, result=config)
     confirm = None if applied.already_applied else applied.commit_confirm
     verify = task.run(coopchain_verify, change=change, config=config, confirm=confirm)
+    if isinstance(verify.result, VerifiedDevice):
+        _ = verify.result.evidence.leaf_hash  # here, not in the main thread's evidence tree
     return Result(host=task.host, result=(applied, verify.result), failed=verify.failed)
 
 
@@ -185,10 +201,10 @@ class _Pushed:
 
 def _push(
     nr: Nornir,
-    run: Callable[..., Result],
-    proposal_id: int,
+    change: ApprovedChange,
+    revert_in: int | None,
     chain_now: int,
-    configs: dict[str, str],
+    configs: dict[str, tuple[str, str]],
 ) -> AggregatedResult:
     """Run the apply pass in a worker thread, so that a Ctrl-C in this (main) thread can stop
     the pushes not yet started while those in flight finish.
@@ -196,6 +212,7 @@ def _push(
     Raises:
         ApplyInterrupted: on KeyboardInterrupt, once the devices in flight are done.
     """
+    proposal_id = change.proposal_id
     halt, pushed = threading.Event(), _Pushed()
     done: list[AggregatedResult] = []
     failure: list[BaseException] = []
@@ -204,8 +221,10 @@ def _push(
         try:
             done.append(
                 nr.with_processors([*nr.processors, pushed]).run(
-                    task=run,
+                    task=_push_host,
                     name=f"coopchain apply #{proposal_id}",
+                    change=change,
+                    revert_in=revert_in,
                     halt=halt,
                     on_failed=True,
                     chain_now=chain_now,
@@ -231,6 +250,26 @@ def _push(
     return done[0]
 
 
+def _stored_candidates(
+    nr: Nornir,
+    journal: Journal | None,
+    change: ApprovedChange,
+    template: str | None,
+    templates: Path,
+) -> dict[str, str]:
+    """The candidates the proposal was made from (kept in its journal), if rendering again
+    would give the same: the pinned templates, the same templates directory (its hash) and
+    the same inventory data (its hash); else none (every host is rendered again)."""
+    content = change.content
+    if journal is None or template is not None or content.templates_hash is None:
+        return {}
+    if content.templates_hash != templates_hash(templates):
+        return {}
+    if content.inventory_hash != inventory_hash(nr):
+        return {}
+    return journal.candidates()
+
+
 def _failed_leaf(host: str, candidate_hash: str, error: str) -> DeviceEvidence:
     return DeviceEvidence(
         host=host,
@@ -242,28 +281,31 @@ def _failed_leaf(host: str, candidate_hash: str, error: str) -> DeviceEvidence:
     )
 
 
-def _journal_for(session: CoopchainSession, change: ApprovedChange) -> Journal:
-    root = session.settings.journal_dir()
-    client, coop = session.client, session.coop
-    found = Journal.find(
-        root, chain_id=client.chain_id, contract=coop.address, proposal_id=change.proposal_id
-    )
-    if found is not None:
-        return found
-    return Journal.create(
-        root,
-        change.content,
-        {},
-        ChangeJournal(
-            content_hash=change.proposal.content_hash,
-            chain_id=client.chain_id,
-            contract=coop.address,
-            proposer=session.account.address,
-            proposal_id=change.proposal_id,
-            phase="decided",
-        ),
-        posted=change.posted,
-    )
+def _journal_for(
+    session: CoopchainSession, change: ApprovedChange, found: Journal | None
+) -> Journal:
+    """The change's journal, opened (or created, by an executor from another state directory)
+    at the start of applying."""
+    if found is None:
+        found = Journal.create(
+            session.settings.journal_dir(),
+            change.content,
+            {},
+            ChangeJournal(
+                content_hash=change.proposal.content_hash,
+                chain_id=session.client.chain_id,
+                contract=session.coop.address,
+                proposer=session.account.address,
+                proposal_id=change.proposal_id,
+                phase="decided",
+                verdict=change.proposal.state.name,
+            ),
+            posted=change.posted,
+        )
+    elif found.read().phase == "proposed" and not change.proposal.emergency:
+        found.decided(change.proposal.state.name)
+    found.applying()
+    return found
 
 
 def _recorded_elsewhere(info: ProposalInfo, doing: str) -> AlreadyRecorded:
@@ -316,26 +358,58 @@ def _already_recorded(
     if journal is None or report is None:
         raise _recorded_elsewhere(info, doing)
     journal.write_evidence(report)  # the recorded report, kept once (a resumed record)
-    record = journal.read()
-    journal.save(record.model_copy(update={"phase": "recorded"}))
+    record = journal.recorded(info.evidence_root)
+    return _outcome(report, record, state=info.state, emergency=info.emergency, resumed=True)
+
+
+def _outcome(
+    report: EvidenceReport,
+    record: ChangeJournal,
+    *,
+    state: ProposalState,
+    emergency: bool,
+    resumed: bool,
+) -> ChangeOutcome:
+    """The outcome of a recorded change, from its evidence and its journal's host records."""
+    devices = []
+    for leaf in report.devices:
+        host = record.hosts.get(leaf.host)
+        verified = host.verified if host is not None else None
+        if host is None:  # a journal without host records: the evidence alone
+            device = DeviceOutcome(
+                host=leaf.host, verified=leaf.compliant, applied=leaf.compliant, rolled_back=False
+            )
+        elif verified is None:
+            error = host.error or "not verified"
+            device = DeviceOutcome(
+                host=leaf.host,
+                verified=False,
+                applied=host.applied is not None,
+                rolled_back=False,
+                error=error,
+            )
+        else:
+            device = DeviceOutcome(
+                host=leaf.host,
+                verified=verified.evidence.compliant,
+                applied=host.applied is not None,
+                rolled_back=verified.rolled_back,
+                missing=verified.missing,
+                extra=verified.extra,
+                rollback_error=verified.rollback_error,
+            )
+        devices.append(device)
+    assert record.proposal_id is not None  # set when proposed, or by _journal_for
     return ChangeOutcome(
-        proposal_id=info.proposal_id,
-        state=info.state,
-        evidence_root=info.evidence_root,
+        proposal_id=record.proposal_id,
+        state=state,
+        evidence_root=report.evidence_root(),
         devices_ok=report.devices_ok,
         devices_failed=report.devices_failed,
-        devices=tuple(
-            DeviceOutcome(
-                host=leaf.host,
-                verified=leaf.compliant,
-                applied=leaf.compliant,
-                rolled_back=False,
-            )
-            for leaf in report.devices
-        ),
+        devices=tuple(devices),
         record_tx=record.record_tx,
-        resumed=True,
-        emergency=info.emergency,
+        resumed=resumed,
+        emergency=emergency,
     )
 
 
@@ -379,7 +453,9 @@ def apply_change(
     recorded at once and stays Active until the co-owners ratify it. An ordinary proposal
     must be Approved.
 
-    Every device of the approved manifest is re-rendered, checked (window, Merkle proof,
+    Every device of the approved manifest gets the config the proposal was made from (kept
+    in this state directory's journal, when its templates and inventory data are unchanged;
+    else rendered again from the pinned template), is checked (window, Merkle proof,
     approved hashes, no stale base), committed, read back and verified; a device that fails
     is rolled back and recorded as failed, and never stops the others. Where the driver can,
     the base is checked again inside the commit itself: a device changed out of band since
@@ -408,7 +484,13 @@ def apply_change(
         if done is not None:
             return done
         return _apply(
-            nr, session, proposal_id, template=template, templates=templates, revert_in=revert_in
+            nr,
+            session,
+            proposal_id,
+            journal,
+            template=template,
+            templates=templates,
+            revert_in=revert_in,
         )
 
 
@@ -416,6 +498,7 @@ def _apply(
     nr: Nornir,
     session: CoopchainSession,
     proposal_id: int,
+    found: Journal | None,
     *,
     template: str | None,
     templates: Path,
@@ -433,18 +516,14 @@ def _apply(
             f"proposal {proposal_id} names hosts the inventory lacks: {', '.join(missing)}"
         )
     targets = nr.filter(filter_func=lambda host: host.name in hosts)
-    run = partial(
-        _gated_host,
+    preflight = targets.run(
+        task=_preflight_host,
+        name="coopchain preflight",
         change=change,
         template=template,
         templates=templates,
-        revert_in=revert_in,
-    )
-    preflight = targets.run(
-        task=run,
-        name="coopchain preflight",
         chain_now=session.client.now(),
-        configs=None,
+        stored=_stored_candidates(nr, found, change, template, templates),
         on_failed=True,
     )
     preflight_failed = failed_hosts(preflight)
@@ -457,23 +536,22 @@ def _apply(
         detail = "; ".join(f"{host}: {describe(error)}" for host, error in sorted(refused.items()))
         raise ChangeRefused(f"proposal {proposal_id} refused, no device touched: {detail}")
     chain_now = session.client.now()  # the last chain read before the devices are pushed
-    journal = _journal_for(session, change)
-    record = journal.read().model_copy(update={"phase": "applying"})
-    journal.save(record)
+    journal = _journal_for(session, change, found)
     # A host whose preflight failed otherwise (unreachable) fails alone; the others push
-    # exactly the config their preflight rendered and checked.
+    # exactly the config their preflight checked.
     errors = {host: describe(error) for host, error in preflight_failed.items()}
-    configs = {host: str(preflight[host].result) for host in hosts if host not in errors}
+    configs: dict[str, tuple[str, str]] = {
+        host: preflight[host].result for host in hosts if host not in errors
+    }
     results = _push(
         targets.filter(filter_func=lambda host: host.name in configs),
-        run,
-        proposal_id,
+        change,
+        revert_in,
         chain_now=chain_now,
         configs=configs,
     )
     errors.update({host: describe(error) for host, error in failed_hosts(results).items()})
     leaves: list[DeviceEvidence] = []
-    outcomes: list[DeviceOutcome] = []
     host_records: dict[str, HostRecord] = {}
     for host in hosts:
         multi = results.get(host, ())
@@ -482,35 +560,16 @@ def _apply(
         if verified is None:
             error = errors.get(host, "not verified")
             leaves.append(_failed_leaf(host, change.entry(host).candidate_hash, error))
-            outcomes.append(
-                DeviceOutcome(
-                    host=host,
-                    verified=False,
-                    applied=applied is not None,
-                    rolled_back=False,
-                    error=error,
-                )
-            )
         else:
             leaves.append(verified.evidence)
-            outcomes.append(
-                DeviceOutcome(
-                    host=host,
-                    verified=verified.evidence.compliant,
-                    applied=applied is not None,
-                    rolled_back=verified.rolled_back,
-                    missing=verified.missing,
-                    extra=verified.extra,
-                    rollback_error=verified.rollback_error,
-                )
-            )
         host_records[host] = HostRecord(
-            applied=applied, verified=verified, error=None if verified else errors.get(host)
+            applied=applied,
+            verified=verified,
+            error=None if verified else errors.get(host, "not verified"),
         )
     report = EvidenceReport(devices=tuple(leaves))
     journal.stage_evidence(report)  # before its root is sent: a resume finds it
-    record = record.model_copy(update={"hosts": host_records, "phase": "verified"})
-    journal.save(record)
+    journal.verified(host_records)
     pushed = tuple(h for h in hosts if (r := host_records[h].applied) and not r.already_applied)
     summary = devices_summary(pushed, tuple(h for h in hosts if h not in pushed))
     doing = f"this run verified the devices ({summary}) and recorded nothing"
@@ -542,22 +601,5 @@ def _apply(
             f"{resume_hint(proposal_id)}"
         ) from exc
     journal.write_evidence(report)
-    record = record.model_copy(
-        update={
-            "record_tx": recorded.tx_hash,
-            "evidence_root": report.evidence_root(),
-            "phase": "recorded",
-        }
-    )
-    journal.save(record)
-    return ChangeOutcome(
-        proposal_id=proposal_id,
-        state=state,
-        evidence_root=report.evidence_root(),
-        devices_ok=report.devices_ok,
-        devices_failed=report.devices_failed,
-        devices=tuple(outcomes),
-        record_tx=recorded.tx_hash,
-        resumed=False,
-        emergency=change.proposal.emergency,
-    )
+    record = journal.recorded(report.evidence_root(), recorded.tx_hash)
+    return _outcome(report, record, state=state, emergency=change.proposal.emergency, resumed=False)

@@ -63,5 +63,5 @@ def cancel_change(session: CoopchainSession, proposal_id: int) -> str:
             f"finish it with `coopchain apply {proposal_id}` instead"
         )
     tx_hash = coop.cancel(session.account, proposal_id).tx_hash
-    journal.save(record.model_copy(update={"phase": "closed"}))
+    journal.closed(ProposalState.Canceled.name)
     return tx_hash

@@ -16,15 +16,11 @@ from nornir.core.task import MultiResult, Result
 from pydantic import BaseModel, ConfigDict
 
 from nornir_coopchain.exceptions import ConfigError
-from nornir_coopchain.gate.propose import (
-    MAX_CONTENT_BYTES,
-    PreparedChange,
-    affected_mask,
-    build_content,
-    check_proposal_size,
-    prepare_change,
-)
+from nornir_coopchain.gate.content import build_content
+from nornir_coopchain.gate.prepare import PreparedChange, prepare_change
+from nornir_coopchain.gate.propose import affected_mask, build_request
 from nornir_coopchain.gate.results import ChangeResult
+from nornir_coopchain.gate.sizing import MAX_CONTENT_BYTES, check_proposal_size
 from nornir_coopchain.model.content import ChangeWindow
 from nornir_coopchain.model.rules import AggregationRule, Snapshot
 from nornir_coopchain.plugins.connections.coopchain import coopchain_session
@@ -122,7 +118,7 @@ def dry_run_change(
         window=content.window,
         devices=tuple(device.host for device in content.devices),
         content_bytes=len(posted),
-        gas_estimate=_propose_gas(session, content, posted, mask, emergency),
+        gas_estimate=_propose_gas(session, content, posted, emergency),
         rule=_rule(snapshot),
         electorate=_operators(members, snapshot.electorate_mask),
         must_approve=_operators(members, snapshot.required_mask),
@@ -147,21 +143,11 @@ def _propose_gas(
     session: CoopchainSession,
     content: ProposalContent,
     posted: bytes,
-    mask: int,
     emergency: bool,
 ) -> int:
     """The node's gas estimate of the signed ``propose`` (or ``declareEmergency``)."""
     coop = session.coop
-    request = coop.build_request(
-        session.account.address,
-        content.resource_set,
-        posted,
-        manifest_root=content.manifest_root(),
-        device_count=content.device_count,
-        window_start=content.window.start,
-        window_end=content.window.end,
-        affected_mask=mask,
-    )
+    request = build_request(session, content, posted)
     signature = coop.sign_request(session.account, request, emergency=emergency)
     function = "declareEmergency" if emergency else "propose"
     data = coop.contract.encode_abi(function, args=[request.as_tuple(), signature, posted])

@@ -148,7 +148,7 @@ class IgnoreRule:
         so a conditional rule does not apply)."""
         if self._unless is None:
             return True
-        return other is not None and not any(self._unless.fullmatch(line) for line in other)
+        return other is not None and not any(map(self._unless.fullmatch, other))
 
     @cached_property
     def _unless(self) -> re.Pattern[str] | None:
@@ -354,7 +354,9 @@ def check_compliance(intended: str, running: str, platform: str) -> ComplianceRe
     running_entries = _entries(running)
     context = None if dialect is None else dialect.context(running_entries)
     ours = _qualify(intended, platform, context)
-    theirs = _qualify_entries(running_entries, platform, context)
+    theirs = (  # a read-back as pushed is qualified once
+        ours if running == intended else _qualify_entries(running_entries, platform, context)
+    )
     theirs = _relative_log_files(theirs, ours, platform)
     intended_rules = tuple(rule for rule in rules if rule.side in ("intended", "both"))
     running_rules = tuple(rule for rule in rules if rule.side in ("running", "both"))

@@ -16,8 +16,9 @@ naming the field; :meth:`ProposalContent.from_bytes` / :meth:`ProposalContent.fr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
@@ -37,7 +38,7 @@ from pydantic import (
 from nornir_coopchain.exceptions import ConfigError
 from nornir_coopchain.model.codec import MAX_CONTENT_JSON_BYTES, decode_content, encode_content
 from nornir_coopchain.model.hashing import canonical_json, keccak, to_hex32
-from nornir_coopchain.model.merkle import MerkleTree, verify
+from nornir_coopchain.model.merkle import MerkleTree, leaf_hash, verify
 from nornir_coopchain.model.times import iso, to_unix
 
 __all__ = [
@@ -103,6 +104,7 @@ Uint32 = Annotated[int, Field(strict=True, ge=0, lt=2**32)]
 _MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
+@lru_cache(maxsize=4096)  # a config is hashed at prepare, preflight, push and verify
 def hash_text(text: str) -> str:
     """Hash a text (a config, a diff) the way both sides of a vote must.
 
@@ -406,7 +408,10 @@ class ProposalContent(_Canonical):
 
     @cached_property
     def _envelope(self) -> bytes:
-        return encode_content(self.canonical_bytes())
+        canonical = self.canonical_bytes()
+        envelope = encode_content(canonical)
+        _remember(envelope, self, len(canonical))  # posted by this process: decoded as is
+        return envelope
 
     def content_hash(self) -> str:
         """The keccak-256 of :meth:`chain_bytes`: the ``contentHash`` of this content when
@@ -444,7 +449,13 @@ class ProposalContent(_Canonical):
             ConfigError: an unknown envelope version, a corrupt or truncated stream, JSON
                 over ``max_size``, or JSON that is not exactly the canonical form.
         """
-        return cls.from_bytes(decode_content(data, max_size=max_size))
+        known = _DECODED.get(data)
+        if known is not None and known[1] <= max_size:
+            return known[0]
+        canonical = decode_content(data, max_size=max_size)
+        content = cls.from_bytes(canonical)
+        _remember(data, content, len(canonical))
+        return content
 
     @property
     def device_count(self) -> int:
@@ -464,6 +475,22 @@ class ProposalContent(_Canonical):
     def manifest_root(self) -> str:
         """The manifest tree's root as ``0x`` + 64 hex digits (the request's ``manifestRoot``)."""
         return to_hex32(self.manifest_tree.root)
+
+
+_DECODED: dict[bytes, tuple[ProposalContent, int]] = {}
+"""The last contents posted or read in this process, by their posted bytes, with the size of
+their canonical JSON: a change is decoded (and its manifest tree built) once, not by each of
+propose, apply and every voter."""
+
+
+_DECODED_LOCK = threading.Lock()
+
+
+def _remember(posted: bytes, content: ProposalContent, json_size: int) -> None:
+    with _DECODED_LOCK:
+        while len(_DECODED) >= 4:
+            del _DECODED[next(iter(_DECODED))]
+        _DECODED[posted] = (content, json_size)
 
 
 class DeviceEvidence(BaseModel):
@@ -492,6 +519,12 @@ class DeviceEvidence(BaseModel):
     """Read-back lines not in the candidate."""
     report_hash: Hex32
     """A hash of the verifier's full report for this device."""
+
+    @cached_property
+    def leaf_hash(self) -> bytes:
+        """The evidence leaf's hash (:func:`~nornir_coopchain.model.merkle.leaf_hash`), taken
+        once: a run takes it where the device was verified, beside the other devices' waits."""
+        return leaf_hash(EVIDENCE_LEAF_TYPES, self.evidence_leaf())
 
     def evidence_leaf(self) -> tuple[str, str, str, str, str, bool, int, int]:
         """This device's evidence leaf values (see :data:`EVIDENCE_LEAF_TYPES`)."""
@@ -550,7 +583,11 @@ class EvidenceReport(_Canonical):
     @cached_property
     def evidence_tree(self) -> MerkleTree:
         """The Merkle tree of the evidence leaves (:data:`EVIDENCE_LEAF_TYPES`), built once."""
-        return MerkleTree.of(EVIDENCE_LEAF_TYPES, [d.evidence_leaf() for d in self.devices])
+        return MerkleTree.of(
+            EVIDENCE_LEAF_TYPES,
+            [d.evidence_leaf() for d in self.devices],
+            hashes=[d.leaf_hash for d in self.devices],
+        )
 
     def evidence_root(self) -> str:
         """The evidence tree's root as ``0x`` + 64 hex digits (``recordVerification``'s root)."""

@@ -130,12 +130,19 @@ class MerkleTree:
         self._tree_indices = tree_indices
 
     @classmethod
-    def of(cls, leaf_types: Sequence[str], values: Sequence[Sequence[object]]) -> MerkleTree:
+    def of(
+        cls,
+        leaf_types: Sequence[str],
+        values: Sequence[Sequence[object]],
+        *,
+        hashes: Sequence[bytes] | None = None,
+    ) -> MerkleTree:
         """Build the tree of ``values`` (StandardMerkleTree.of with sorted leaves).
 
         Arguments:
             leaf_types: the ABI types of each leaf, e.g. ``("string", "bytes32")``.
             values: the leaves, each one value per type, in any order.
+            hashes: each value's :func:`leaf_hash`, when the caller has them already.
 
         Returns:
             The tree; ``values`` keep their given order for :meth:`proof`.
@@ -145,12 +152,10 @@ class MerkleTree:
         """
         types = tuple(leaf_types)
         frozen = tuple(tuple(value) for value in values)
-        hashes = []
-        for index, value in enumerate(frozen):
-            try:
-                hashes.append(leaf_hash(types, value))
-            except ConfigError as error:
-                raise ConfigError(str(error), field=f"values[{index}]") from error
+        if hashes is None:
+            hashes = [_leaf_hash_at(types, value, index) for index, value in enumerate(frozen)]
+        elif len(hashes) != len(frozen):
+            raise ConfigError(f"{len(hashes)} leaf hashes for {len(frozen)} values", field="hashes")
         order = sorted(range(len(hashes)), key=hashes.__getitem__)
         size = 2 * len(hashes) - 1
         nodes: list[bytes] = [ZERO32] * max(size, 0)
@@ -244,3 +249,10 @@ def _hex_bytes(text: str, what: str) -> bytes:
     if _HEX.fullmatch(text) is None:
         raise ConfigError(f"{text!r} is not 0x-prefixed hex bytes", field=what)
     return bytes.fromhex(text[2:])
+
+
+def _leaf_hash_at(types: tuple[str, ...], value: Sequence[object], index: int) -> bytes:
+    try:
+        return leaf_hash(types, value)
+    except ConfigError as error:
+        raise ConfigError(str(error), field=f"values[{index}]") from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -27,6 +28,7 @@ def coopchain_apply(
     revert_in: int | None = 300,
     dry_run: bool | None = None,
     chain_now: int | None = None,
+    base: str | None = None,
 ) -> Result:
     """Commit ``config`` to the device if, and only if, it is what the co-owners approved.
 
@@ -54,6 +56,9 @@ def coopchain_apply(
             confirms after the read-back passes); None commits plainly.
         dry_run: run every check but commit nothing (Nornir's dry-run setting by default).
         chain_now: the chain's time, read once for a whole run (read here when None).
+        base: the running config as the caller read it (a preflight): not read again for a
+            dry run, nor for a commit the driver checks against it (``expected_running``);
+            read again right before any other commit.
 
     Returns:
         Result with ``changed``, ``diff`` (the approved diff) and ``result`` an
@@ -72,7 +77,8 @@ def coopchain_apply(
     if hash_text(config) != entry.candidate_hash:
         raise ChangeRefused("the rendered config differs from the approved candidate", host=host)
     device = napalm_device(task)
-    running = running_config(device)
+    trusted = base is not None and (task.is_dry_run(dry_run) or _checks_base(device))
+    running = base if base is not None and trusted else running_config(device)
     applied = AppliedDevice(
         host=host,
         proposal_id=change.proposal_id,
@@ -115,7 +121,13 @@ def coopchain_apply(
 
 def _checks_base(device: Any) -> bool:
     """Whether the driver's commit can check the running config itself (``expected_running``)."""
-    return "expected_running" in inspect.signature(device.commit_config).parameters
+    commit = device.commit_config
+    return _takes_expected_running(getattr(commit, "__func__", commit))
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_expected_running(commit: Any) -> bool:
+    return "expected_running" in inspect.signature(commit).parameters
 
 
 def _commit(device: Any, revert_in: int | None, checked: dict[str, str]) -> bool:
