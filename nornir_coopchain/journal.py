@@ -145,7 +145,9 @@ class Journal:
             raise ConfigError("posted content does not hash to the journal's content hash")
         made = cls(root, journal.content_hash)
         if made.exists():
-            return made
+            if made.read().phase != "closed":
+                return made
+            made._retire()  # the same bytes proposed again after that proposal ended
         rendered = json.dumps(candidates, indent=1, sort_keys=True).encode()
         _write_atomic(made.path / "candidates.json", rendered, durable=False)
         _write_atomic(made.path / "content.json", content.canonical_bytes())
@@ -187,6 +189,15 @@ class Journal:
                 return journal
         entry.unlink(missing_ok=True)
         return None
+
+    def _retire(self) -> None:
+        """Move this closed journal aside (``closed/<name>-<proposal>``), out of every
+        listing, so that a new proposal of the very same bytes gets a journal of its own."""
+        record = self.read()
+        target = self.path.parent / "closed" / f"{self.path.name}-{record.proposal_id}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+        self.path.rename(target)
 
     def exists(self) -> bool:
         """Whether this change has a journal."""
@@ -234,9 +245,11 @@ class Journal:
         """Pushing to the devices."""
         return self._move("applying")
 
-    def verified(self, hosts: dict[str, HostRecord]) -> ChangeJournal:
-        """Every device pushed and read back, with what happened on each."""
-        return self._move("verified", hosts=hosts)
+    def verified(self, hosts: dict[str, HostRecord], evidence_root: str) -> ChangeJournal:
+        """Every device pushed and read back, with what happened on each, and the root of
+        the evidence report kept for them (:meth:`stage_evidence`): a resume records that
+        report and touches no device again."""
+        return self._move("verified", hosts=hosts, evidence_root=evidence_root)
 
     def recorded(self, evidence_root: str, record_tx: str | None = None) -> ChangeJournal:
         """The verification is on chain (``record_tx`` None: a resume did not see it sent)."""

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from needs import needs_anvil
 
+from nornir_coopchain import session as sessions
 from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.artifacts import ContractArtifact
 from nornir_coopchain.chain.client import ChainClient
@@ -68,6 +69,10 @@ def own_anvil() -> Iterator[AnvilProcess]:
     move the session anvil's clock forward, which a change window check must not see)."""
     with _start_anvil() as process:
         yield process
+    # A later module's anvil may get the same port, and its first contracts the same
+    # addresses: the process-wide clients and sessions of this one (with their nonces) must
+    # not serve it.
+    sessions.forget_all()
 
 
 @pytest.fixture(scope="session")

@@ -1163,3 +1163,45 @@ def test_a_driver_that_checks_the_base_in_its_commit_is_not_read_again_before_it
     assert list(failed) == ["site17-r2"]
     assert "StaleBaseError" in (failed["site17-r2"].error or "")
     assert running_hashes(site.nr)["site17-r2"] == hash_text(landed[0])
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_a_rerun_after_the_devices_were_verified_records_and_pushes_nothing_again(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after every device was pushed and read back (journal ``verified``): a failed
+    device was rolled back to its base, yet the rerun records the kept evidence and does not
+    push it (nor any other device) again."""
+    from napalm_coopchain_sim.driver import CoopchainSimDriver
+    from nornir_coopchain.exceptions import ChainConnectionError
+
+    site.host_options("site17-r3", commit_drops=[r"OPERATOR-C"])
+    proposal_id = site.approved()
+    commits: list[str] = []
+    commit = CoopchainSimDriver.commit_config
+
+    def counted(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
+        commits.append(self.hostname)
+        commit(self, *args, **kwargs)
+
+    def gone(*_args: object, **_kwargs: object) -> None:
+        raise ChainConnectionError("cannot reach http://127.0.0.1:8545")
+
+    monkeypatch.setattr(CoopchainSimDriver, "commit_config", counted)
+    with monkeypatch.context() as lost:
+        lost.setattr(site.owner.coop, "record_verification", gone)
+        with pytest.raises(ChainConnectionError):
+            apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert sorted(commits) == sorted(HOSTS)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert sorted(commits) == sorted(HOSTS)  # the rerun pushed nothing
+    assert outcome.resumed
+    assert (outcome.state, outcome.devices_ok, outcome.devices_failed) == (
+        ProposalState.VerificationFailed,
+        3,
+        1,
+    )
+    assert [d.host for d in outcome.devices if not d.verified] == ["site17-r3"]
+    assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
+        "fail"  # r3 did not verify: the audit proves what was recorded, and says so
+    )

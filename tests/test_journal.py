@@ -38,7 +38,7 @@ def test_the_phases_follow_the_change_and_each_is_persisted(tmp_path: Path) -> N
     journal.proposed(4, "0xaa")
     journal.decided("Approved")
     journal.applying()
-    journal.verified({"r1": HostRecord(error="unreachable")})
+    journal.verified({"r1": HostRecord(error="unreachable")}, "0x" + "ab" * 32)
     journal.recorded("0x" + "ef" * 32, "0xbb")
     record = Journal(tmp_path, journal.content_hash).read()  # as a new process reads it
     assert record.phase == "recorded"
@@ -70,7 +70,7 @@ def test_an_illegal_transition_raises_and_writes_nothing(
         "proposed": lambda: journal.proposed(4, "0xaa"),
         "decided": lambda: journal.decided("Approved"),
         "applying": journal.applying,
-        "verified": lambda: journal.verified({}),
+        "verified": lambda: journal.verified({}, "0x" + "ab" * 32),
         "recorded": lambda: journal.recorded("0x" + "ef" * 32, "0xbb"),
         "closed": lambda: journal.closed("Rejected"),
     }
@@ -142,3 +142,23 @@ def test_a_journal_written_with_the_removed_prepared_field_still_reads(tmp_path:
     data["hosts"] = {"r1": {"prepared": None, "applied": None, "verified": None, "error": "x"}}
     (journal.path / "journal.json").write_text(json.dumps(data))
     assert journal.read().hosts["r1"].error == "x"
+
+
+def test_the_same_bytes_proposed_again_after_their_proposal_ended_get_a_new_journal(
+    tmp_path: Path,
+) -> None:
+    """Proposed, canceled, then the very same content (same second, same window) proposed
+    again: the closed journal is moved aside, not resumed."""
+    first = _journal(tmp_path)
+    first.proposed(1, "0xaa")
+    first.closed("Canceled")
+    again = _journal(tmp_path)
+    assert again.path == first.path
+    assert (again.read().phase, again.read().proposal_id) == ("prepared", None)
+    assert [
+        record.proposal_id
+        for _, record in Journal.all(tmp_path, chain_id=CHAIN_ID, contract=CONTRACT)
+    ] == [None]
+    kept = tmp_path / "closed" / f"{first.path.name}-1" / "journal.json"
+    assert json.loads(kept.read_text())["phase"] == "closed"
+    assert _find(tmp_path, 1) is None

@@ -515,6 +515,8 @@ def _apply(
         raise ConfigError(
             f"proposal {proposal_id} names hosts the inventory lacks: {', '.join(missing)}"
         )
+    if found is not None and (kept := _verified_before(found)) is not None:
+        return _record(session, change, found, kept, pushed=(), hosts=hosts, resumed=True)
     targets = nr.filter(filter_func=lambda host: host.name in hosts)
     preflight = targets.run(
         task=_preflight_host,
@@ -569,8 +571,37 @@ def _apply(
         )
     report = EvidenceReport(devices=tuple(leaves))
     journal.stage_evidence(report)  # before its root is sent: a resume finds it
-    journal.verified(host_records)
+    journal.verified(host_records, report.evidence_root())
     pushed = tuple(h for h in hosts if (r := host_records[h].applied) and not r.already_applied)
+    return _record(session, change, journal, report, pushed=pushed, hosts=hosts, resumed=False)
+
+
+def _verified_before(found: Journal) -> EvidenceReport | None:
+    """The evidence report of a run killed after it had pushed every device and read it
+    back (the journal is ``verified``, its report kept), so that a resume pushes no device
+    again: a device that failed was rolled back to its base and would look not yet pushed.
+    None when a device was not pushed at all (e.g. unreachable): the resume tries it."""
+    record = found.read()
+    if record.phase != "verified" or record.evidence_root is None:
+        return None
+    if any(host.applied is None for host in record.hosts.values()):
+        return None
+    return found.evidence(root=record.evidence_root)
+
+
+def _record(
+    session: CoopchainSession,
+    change: ApprovedChange,
+    journal: Journal,
+    report: EvidenceReport,
+    *,
+    pushed: tuple[str, ...],
+    hosts: list[str],
+    resumed: bool,
+) -> ChangeOutcome:
+    """Record the verification of ``report`` once (``pushed``: the devices this run pushed),
+    and keep its evidence."""
+    proposal_id = change.proposal_id
     summary = devices_summary(pushed, tuple(h for h in hosts if h not in pushed))
     doing = f"this run verified the devices ({summary}) and recorded nothing"
     try:
@@ -602,4 +633,6 @@ def _apply(
         ) from exc
     journal.write_evidence(report)
     record = journal.recorded(report.evidence_root(), recorded.tx_hash)
-    return _outcome(report, record, state=state, emergency=change.proposal.emergency, resumed=False)
+    return _outcome(
+        report, record, state=state, emergency=change.proposal.emergency, resumed=resumed
+    )
