@@ -16,6 +16,11 @@ One directory per change under ``<state_dir>/changes/<content hash>/``:
 - ``evidence.json``: the evidence report whose Merkle root was recorded on chain, written once
   (a run never replaces it with other evidence);
 - ``proofs/<host>.json``: one device's evidence and its inclusion proof, for its tenants;
+- ``hosts/<host>.pushing``: written (durable) right before a run commits to the host, so a
+  resume that finds the device at its base knows a commit may have been made and undone
+  there, and does not push it a second time;
+- ``hosts/<host>.json``: what happened on the host (a :class:`HostRecord`), written as soon as
+  its push and read-back are done, so a resume reuses it and touches the device no more;
 - ``journal.json``: the phase reached, transaction hashes and per-host results.
 
 The phase moves only through the named transitions of :class:`Journal` (:meth:`~Journal.sending`,
@@ -40,6 +45,7 @@ import fcntl
 import json
 import os
 import shutil
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -102,6 +108,8 @@ class ChangeJournal(BaseModel):
     propose_tx: str | None = None
     verdict: str | None = None
     """The proposal's state when its vote ended (``Approved``, ``Rejected``, ...)."""
+    apply_run: str | None = None
+    """The run ID this state directory claimed the push under on chain (kept by a resume)."""
     record_tx: str | None = None
     evidence_root: str | None = None
     hosts: dict[str, HostRecord] = Field(default_factory=dict)
@@ -241,9 +249,46 @@ class Journal:
         """The vote ended with ``verdict`` (a proposal state name)."""
         return self._move("decided", verdict=verdict)
 
-    def applying(self) -> ChangeJournal:
-        """Pushing to the devices."""
-        return self._move("applying")
+    def applying(self, run_id: str | None = None) -> ChangeJournal:
+        """Pushing to the devices, under ``run_id`` (the claim on chain; a resume keeps the
+        run ID the journal already has)."""
+        record = self.read()
+        keep = record.apply_run is not None or run_id is None
+        return self._move("applying", **({} if keep else {"apply_run": run_id}))
+
+    def pushing(self, host: str) -> None:
+        """Note, durably and before its commit, that a run is pushing ``host``."""
+        _write_atomic(self._host_file(host, ".pushing"), b"")
+
+    def pushed(self, host: str, record: HostRecord) -> None:
+        """Keep what happened on ``host`` once its push and read-back are done."""
+        _write_atomic(self._host_file(host, ".json"), record.model_dump_json().encode())
+
+    def pushes(self) -> tuple[frozenset[str], dict[str, HostRecord]]:
+        """The hosts whose push a run began (:meth:`pushing`), and what happened on those
+        whose push was done (:meth:`pushed`).
+
+        Raises:
+            ConfigError: a host's record is corrupted, naming the file.
+        """
+        folder = self.path / "hosts"
+        if not folder.is_dir():
+            return frozenset(), {}
+        begun, done = set(), {}
+        for file in folder.iterdir():
+            host = urllib.parse.unquote(file.stem)
+            if file.suffix == ".pushing":
+                begun.add(host)
+            elif file.suffix == ".json":
+                try:
+                    done[host] = HostRecord.model_validate_json(file.read_bytes())
+                except ValidationError as exc:
+                    msg = exc.errors()[0]["msg"]
+                    raise ConfigError(f"corrupted host record: {msg}", source=str(file)) from exc
+        return frozenset(begun), done
+
+    def _host_file(self, host: str, suffix: str) -> Path:
+        return self.path / "hosts" / (urllib.parse.quote(host, safe="") + suffix)
 
     def verified(self, hosts: dict[str, HostRecord], evidence_root: str) -> ChangeJournal:
         """Every device pushed and read back, with what happened on each, and the root of

@@ -1205,3 +1205,76 @@ def test_a_rerun_after_the_devices_were_verified_records_and_pushes_nothing_agai
     assert audit_change(site.coop, proposal_id, site.owner.settings.journal_dir()).result == (
         "fail"  # r3 did not verify: the audit proves what was recorded, and says so
     )
+
+
+class _Killed(BaseException):
+    """Stands for a kill -9 in the middle of the push pass (not an Exception: nothing in the
+    run catches it, so no host record is written for the device it hits)."""
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+@pytest.mark.parametrize("committed", [True, False], ids=["after-commit", "before-commit"])
+def test_a_rerun_after_a_kill_in_the_push_pass_pushes_no_device_twice(
+    site: Site, monkeypatch: pytest.MonkeyPatch, committed: bool
+) -> None:
+    """Killed while pushing the last device, after a failed device was rolled back to its
+    base (journal ``applying``): the rerun keeps what the devices read back, does not push
+    the rolled-back one again, and for the device it was killed on, verifies it if the commit
+    was made, else records it failed (a commit that may have been undone is never repeated)."""
+    from nornir.plugins.runners import SerialRunner
+
+    from napalm_coopchain_sim.driver import CoopchainSimDriver
+
+    site.host_options("site17-r3", commit_drops=[r"OPERATOR-C"])
+    proposal_id = site.approved()
+    nr = site.nr.with_runner(SerialRunner())  # r1, r2, r3 (rolled back), then r4
+    commits: list[str] = []
+    commit = CoopchainSimDriver.commit_config
+
+    def killed_on_r4(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
+        if self.hostname == "site17-r4" and committed:
+            commit(self, *args, **kwargs)
+            commits.append(self.hostname)
+        if self.hostname == "site17-r4":
+            raise _Killed
+        commit(self, *args, **kwargs)
+        commits.append(self.hostname)
+
+    with monkeypatch.context() as kill:
+        kill.setattr(CoopchainSimDriver, "commit_config", killed_on_r4)
+        with pytest.raises(_Killed):
+            apply_change(nr, site.owner, proposal_id, templates=site.templates)
+    journal = Journal.find(
+        site.owner.settings.journal_dir(),
+        chain_id=site.owner.client.chain_id,
+        contract=site.coop.address,
+        proposal_id=proposal_id,
+    )
+    assert journal is not None
+    assert journal.read().phase == "applying"
+    expected = sorted(HOSTS) if committed else sorted(HOSTS[:3])
+    assert sorted(commits) == expected
+    bases = running_hashes(site.nr)
+    assert (
+        bases["site17-r3"]
+        == fetch_change(site.coop, proposal_id).entry("site17-r3").base_config_hash
+    )
+
+    def counted(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
+        commits.append(self.hostname)
+        commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(CoopchainSimDriver, "commit_config", counted)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert sorted(commits) == expected  # the rerun pushed nothing
+    failed = {d.host: d for d in outcome.devices if not d.verified}
+    if committed:
+        assert sorted(failed) == ["site17-r3"]
+    else:
+        assert sorted(failed) == ["site17-r3", "site17-r4"]
+        assert "is not pushed a second time" in (failed["site17-r4"].error or "")
+    assert failed["site17-r3"].rolled_back  # its own read-back kept, not a generic failure
+    assert failed["site17-r3"].extra or failed["site17-r3"].missing
+    assert outcome.state is ProposalState.VerificationFailed
+    report = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
+    assert report.result == "fail"  # r3 (and r4) did not verify: the audit says so

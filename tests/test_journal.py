@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_content_codec import realistic_content
 
-from nornir_coopchain.exceptions import JournalStateError
+from nornir_coopchain.exceptions import ConfigError, JournalStateError
 from nornir_coopchain.journal import TRANSITIONS, ChangeJournal, HostRecord, Journal, Phase
 from nornir_coopchain.model.hashing import keccak, to_hex32
 
@@ -162,3 +162,33 @@ def test_the_same_bytes_proposed_again_after_their_proposal_ended_get_a_new_jour
     kept = tmp_path / "closed" / f"{first.path.name}-1" / "journal.json"
     assert json.loads(kept.read_text())["phase"] == "closed"
     assert _find(tmp_path, 1) is None
+
+
+def test_push_marks_and_host_records_read_back_per_host_whatever_the_name(tmp_path: Path) -> None:
+    journal = _journal(tmp_path)
+    assert journal.pushes() == (frozenset(), {})
+    names = ("r1", "core/r2.example.net", ".r3", "r 4%")
+    for host in names:
+        journal.pushing(host)
+    journal.pushed("core/r2.example.net", HostRecord(error="StaleBaseError: changed"))
+    begun, done = Journal(tmp_path, journal.content_hash).pushes()  # as a resume reads them
+    assert begun == frozenset(names)
+    assert done == {"core/r2.example.net": HostRecord(error="StaleBaseError: changed")}
+
+
+def test_a_corrupted_host_record_names_its_file(tmp_path: Path) -> None:
+    journal = _journal(tmp_path)
+    journal.pushed("r1", HostRecord(error="x"))
+    file = journal.path / "hosts" / "r1.json"
+    file.write_text("{not json")
+    with pytest.raises(ConfigError, match="corrupted host record") as raised:
+        journal.pushes()
+    assert str(file) in str(raised.value)
+
+
+def test_a_resumed_run_keeps_the_run_id_it_claimed_under(tmp_path: Path) -> None:
+    journal = _journal(tmp_path)
+    journal.sending(1)
+    journal.proposed(1, "0xaa")
+    assert journal.applying("0x" + "01" * 32).apply_run == "0x" + "01" * 32
+    assert journal.applying("0x" + "02" * 32).apply_run == "0x" + "01" * 32

@@ -44,11 +44,7 @@ KILL_PHASES = ("any", "proposing", "proposed", "applying", "verified")  # journa
 # Not raced: a change with a device that fails. Two executors of the same key in two state
 # directories each push a device whose commit does not stick: the first one's rollback
 # restores the base that the second one's in-commit check compares with (seen in this soak;
-# closing it needs a claim on chain before the push). Nor killed in the middle of its push
-# pass: a playbook killed after such a device was rolled back, before the pass ended and the
-# journal took the host records, finds the device at its base and pushes it again on the
-# rerun (closing it needs a per-host push record in the journal before each commit). See
-# docs/soak.md.
+# closing it needs a claim on chain before the push). See docs/soak.md.
 CHANGE_TIMEOUT = 600.0  # seconds per change, however many restarts
 
 
@@ -200,9 +196,7 @@ class Soak:
             while plan and now - started >= plan[0][0]:
                 _, fault = plan.pop(0)
                 if fault == "kill":  # when the playbook reaches a phase picked at random
-                    phase = self.rng.choice(KILL_PHASES)
-                    if not (faults and phase in ("any", "applying")):  # see the note at the top
-                        kill_in = (now - started, phase)
+                    kill_in = (now - started, self.rng.choice(KILL_PHASES))
                 elif fault == "proxy":
                     self._proxy_fault(now, clear_at)
                     injected.append(now)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from nornir.core import Nornir
+from nornir.core.exceptions import NornirSubTaskError
 from nornir.core.inventory import Host
 from nornir.core.task import AggregatedResult, MultiResult, Result, Task
 from pydantic import BaseModel, ConfigDict
@@ -112,28 +114,54 @@ def _push_host(
     chain_now: int,
     configs: dict[str, tuple[str, str]],
     halt: threading.Event,
+    journal: Journal,
 ) -> Result:
     """Push the config the preflight checked and verify it, unless ``halt`` is set (the run
     is being interrupted): the host is then left untouched. The commit is made against the
     running config the preflight read where the driver checks it atomically; else the
-    device is read again right before its commit."""
+    device is read again right before its commit. The journal notes the push before the
+    commit, and what happened once it is done."""
+    host = task.host.name
     if halt.is_set():
-        raise ChangeRefused("not pushed: the run was interrupted", host=task.host.name)
-    config, base = configs[task.host.name]
-    applied: AppliedDevice = task.run(
-        coopchain_apply,
-        change=change,
-        config=config,
-        revert_in=revert_in,
-        dry_run=False,
-        chain_now=chain_now,
-        base=base,
-    ).result
-    confirm = None if applied.already_applied else applied.commit_confirm
-    verify = task.run(coopchain_verify, change=change, config=config, confirm=confirm)
-    if isinstance(verify.result, VerifiedDevice):
-        _ = verify.result.evidence.leaf_hash  # here, not in the main thread's evidence tree
-    return Result(host=task.host, result=(applied, verify.result), failed=verify.failed)
+        raise ChangeRefused("not pushed: the run was interrupted", host=host)
+    config, base = configs[host]
+    journal.pushing(host)
+    try:
+        applied: AppliedDevice = task.run(
+            coopchain_apply,
+            change=change,
+            config=config,
+            revert_in=revert_in,
+            dry_run=False,
+            chain_now=chain_now,
+            base=base,
+        ).result
+        confirm = None if applied.already_applied else applied.commit_confirm
+        verify = task.run(coopchain_verify, change=change, config=config, confirm=confirm)
+    except Exception as exc:  # a non-compliant read-back too: Nornir raises for a failed subtask
+        journal.pushed(host, _host_record(task.results, describe(_cause(exc))))
+        raise
+    journal.pushed(host, _host_record(task.results, None))
+    return Result(host=task.host, result=(applied, verify.result))
+
+
+def _host_record(results: Iterable[Result], error: str | None) -> HostRecord:
+    """What happened on a host, from the results of its push: a read-back made (compliant
+    or not), or the error that stopped it before."""
+    verified = next((r.result for r in results if isinstance(r.result, VerifiedDevice)), None)
+    applied = next((r.result for r in results if isinstance(r.result, AppliedDevice)), None)
+    if verified is not None:
+        _ = verified.evidence.leaf_hash  # here, not in the main thread's evidence tree
+    failure = None if verified is not None else error or "not verified"
+    return HostRecord(applied=applied, verified=verified, error=failure)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The exception a subtask raised, not Nornir's ``NornirSubTaskError`` around it."""
+    if isinstance(exc, NornirSubTaskError):
+        causes = [r.exception for r in exc.result if r.exception is not None]
+        return _cause(causes[0]) if causes else exc
+    return exc
 
 
 class ApplyInterrupted(KeyboardInterrupt):
@@ -205,6 +233,7 @@ def _push(
     revert_in: int | None,
     chain_now: int,
     configs: dict[str, tuple[str, str]],
+    journal: Journal,
 ) -> AggregatedResult:
     """Run the apply pass in a worker thread, so that a Ctrl-C in this (main) thread can stop
     the pushes not yet started while those in flight finish.
@@ -216,6 +245,8 @@ def _push(
     halt, pushed = threading.Event(), _Pushed()
     done: list[AggregatedResult] = []
     failure: list[BaseException] = []
+
+    finished = threading.Event()
 
     def work() -> None:
         try:
@@ -229,19 +260,24 @@ def _push(
                     on_failed=True,
                     chain_now=chain_now,
                     configs=configs,
+                    journal=journal,
                 )
             )
         except BaseException as exc:  # handed to the main thread
             failure.append(exc)
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=work, name=f"coopchain-apply-{proposal_id}", daemon=True)
-    worker.start()
+    # Waited on through an Event, not Thread.join: a KeyboardInterrupt landing inside join()
+    # can leave the thread marked as ended while it still runs (CPython 3.11), and the
+    # devices in flight would then lose their session mid-commit.
+    threading.Thread(target=work, name=f"coopchain-apply-{proposal_id}", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
         halt.set()
-        worker.join()
+        finished.wait()
         hosts = sorted(nr.inventory.hosts)
         untouched = tuple(host for host in hosts if host not in pushed.hosts)
         raise ApplyInterrupted(proposal_id, tuple(sorted(pushed.hosts)), untouched) from None
@@ -517,7 +553,9 @@ def _apply(
         )
     if found is not None and (kept := _verified_before(found)) is not None:
         return _record(session, change, found, kept, pushed=(), hosts=hosts, resumed=True)
-    targets = nr.filter(filter_func=lambda host: host.name in hosts)
+    begun, done = found.pushes() if found is not None else (frozenset(), {})
+    read_back = {host for host, record in done.items() if record.verified is not None}
+    targets = nr.filter(filter_func=lambda host: host.name in hosts and host.name not in read_back)
     preflight = targets.run(
         task=_preflight_host,
         name="coopchain preflight",
@@ -529,51 +567,75 @@ def _apply(
         on_failed=True,
     )
     preflight_failed = failed_hosts(preflight)
-    refused = {
-        host: error
-        for host, error in preflight_failed.items()
-        if isinstance(error, (ChangeRefused, ConfigError))
-    }
-    if refused:
-        detail = "; ".join(f"{host}: {describe(error)}" for host, error in sorted(refused.items()))
-        raise ChangeRefused(f"proposal {proposal_id} refused, no device touched: {detail}")
+    if not begun:  # nothing pushed yet: refuse the whole change, or push it
+        _refuse_if_any(proposal_id, preflight_failed)
     chain_now = session.client.now()  # the last chain read before the devices are pushed
     journal = _journal_for(session, change, found)
-    # A host whose preflight failed otherwise (unreachable) fails alone; the others push
-    # exactly the config their preflight checked.
+    # A host whose preflight failed otherwise (unreachable) fails alone, as does one a killed
+    # run began to push that runs its base again; the others push exactly the config their
+    # preflight checked.
     errors = {host: describe(error) for host, error in preflight_failed.items()}
     configs: dict[str, tuple[str, str]] = {
-        host: preflight[host].result for host in hosts if host not in errors
+        host: preflight[host].result for host in targets.inventory.hosts if host not in errors
     }
-    results = _push(
+    for host in begun & configs.keys():
+        if hash_text(configs[host][1]) == change.entry(host).base_config_hash:
+            earlier = done[host].error if host in done else None
+            errors[host] = f"{earlier}; {INTERRUPTED_PUSH}" if earlier else INTERRUPTED_PUSH
+            del configs[host]
+    _push(
         targets.filter(filter_func=lambda host: host.name in configs),
         change,
         revert_in,
         chain_now=chain_now,
         configs=configs,
+        journal=journal,
     )
-    errors.update({host: describe(error) for host, error in failed_hosts(results).items()})
+    done = journal.pushes()[1]
     leaves: list[DeviceEvidence] = []
     host_records: dict[str, HostRecord] = {}
     for host in hosts:
-        multi = results.get(host, ())
-        verified = next((r.result for r in multi if isinstance(r.result, VerifiedDevice)), None)
-        applied = next((r.result for r in multi if isinstance(r.result, AppliedDevice)), None)
-        if verified is None:
-            error = errors.get(host, "not verified")
+        record = HostRecord(error=errors[host]) if host in errors else done.get(host)
+        record = record or HostRecord(error="not pushed")
+        if record.verified is None:
+            error = record.error or "not verified"
             leaves.append(_failed_leaf(host, change.entry(host).candidate_hash, error))
         else:
-            leaves.append(verified.evidence)
-        host_records[host] = HostRecord(
-            applied=applied,
-            verified=verified,
-            error=None if verified else errors.get(host, "not verified"),
-        )
+            leaves.append(record.verified.evidence)
+        host_records[host] = record
     report = EvidenceReport(devices=tuple(leaves))
     journal.stage_evidence(report)  # before its root is sent: a resume finds it
     journal.verified(host_records, report.evidence_root())
-    pushed = tuple(h for h in hosts if (r := host_records[h].applied) and not r.already_applied)
+    pushed = tuple(
+        host
+        for host in configs
+        if (r := host_records[host].applied) is not None and not r.already_applied
+    )
     return _record(session, change, journal, report, pushed=pushed, hosts=hosts, resumed=False)
+
+
+INTERRUPTED_PUSH = (
+    "an earlier run of this change began to push this device; the device runs its approved "
+    "base config again (the commit was not made, or was undone), so it is not pushed a second "
+    "time: prepare a new proposal for it"
+)
+
+
+def _refuse_if_any(proposal_id: int, failed: dict[str, BaseException | None]) -> None:
+    """Refuse the whole change if a host's preflight refused it (window, proof, approved
+    hashes, stale base), before any device is touched.
+
+    Raises:
+        ChangeRefused: naming each refused host.
+    """
+    refused = {
+        host: error
+        for host, error in failed.items()
+        if isinstance(error, (ChangeRefused, ConfigError))
+    }
+    if refused:
+        detail = "; ".join(f"{host}: {describe(error)}" for host, error in sorted(refused.items()))
+        raise ChangeRefused(f"proposal {proposal_id} refused, no device touched: {detail}")
 
 
 def _verified_before(found: Journal) -> EvidenceReport | None:
