@@ -261,8 +261,10 @@ class Journal:
         _write_atomic(self._host_file(host, ".pushing"), b"")
 
     def pushed(self, host: str, record: HostRecord) -> None:
-        """Keep what happened on ``host`` once its push and read-back are done."""
-        _write_atomic(self._host_file(host, ".json"), record.model_dump_json().encode())
+        """Keep what happened on ``host`` once its push and read-back are done (not fsynced:
+        lost with a power cut, the resume finds the push mark and reads the device again)."""
+        data = record.model_dump_json().encode()
+        _write_atomic(self._host_file(host, ".json"), data, durable=False)
 
     def pushes(self) -> tuple[frozenset[str], dict[str, HostRecord]]:
         """The hosts whose push a run began (:meth:`pushing`), and what happened on those
