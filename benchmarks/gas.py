@@ -23,6 +23,9 @@ What is measured (``gasUsed`` of each receipt, intrinsic and calldata gas includ
 * ``batch_extra_ballot`` (ours): (gas of a 4-ballot ``castVotes`` - gas of a 1-ballot one) / 3,
   each on a fresh proposal (a fifth ballot would decide the Unanimous vote early).
 * ``record``: ``recordVerification`` of an approved proposal declaring 1, 10, 100, 1000 devices.
+* ``claim_apply``: the first ``claimApply`` of an approved proposal (the claim a run makes
+  before it pushes any device; it writes the proposal's one fresh slot). Apart, in the table
+  only: a take-over (``claimApply`` from the current run to a new one).
 * ``per_device_storage``: storing 1000 (device, evidence) pairs, in as few transactions as
   the per-transaction gas cap allows, summed.
 """
@@ -165,6 +168,10 @@ class Ours:
         fn = self.coop.contract.functions.castVotes([b.as_tuple() for b in ballots])
         return gas_of(self.client, self.accounts[relayer], fn)
 
+    def claim(self, proposal_id: int, run: bytes, previous: bytes = bytes(32)) -> int:
+        fn = self.coop.contract.functions.claimApply(proposal_id, run, previous)
+        return gas_of(self.client, self.accounts[0], fn)
+
     def record(self, proposal_id: int, devices: int) -> int:
         root = keccak(b"evidence root of %d devices" % devices)
         fn = self.coop.contract.functions.recordVerification(proposal_id, root, devices, 0)
@@ -189,9 +196,14 @@ def measure_ours(
     extra = round((four - one) / 3)
 
     records: dict[str, int] = {}
+    claims: dict[str, int] = {}
     for devices in DEVICE_COUNTS:
         rec_pid, _ = ours.propose(content, device_count=devices)
         ours.cast_votes([ours.ballot(v, rec_pid) for v in range(VOTERS)], relayer=0)
+        if not claims:  # a claim reads no device count, and a record no claim: measured once
+            first_run, next_run = keccak(b"run 1"), keccak(b"run 2")
+            claims["first"] = ours.claim(rec_pid, first_run)
+            claims["take_over"] = ours.claim(rec_pid, next_run, first_run)
         records[str(devices)] = ours.record(rec_pid, devices)
     return {
         "propose": propose_gas,
@@ -200,7 +212,9 @@ def measure_ours(
         "vote_by_sig": by_sig,
         "batch_extra_ballot": extra,
         "record": records,
+        "claim_apply": claims["first"],
         "_batch": {"1": one, "4": four},
+        "_claim_take_over": claims["take_over"],
         "_propose_floor": propose_floor,
     }
 
@@ -335,6 +349,7 @@ def run() -> dict[str, Any]:
             client, accounts[0], artifacts["PerDeviceEvidence"]
         )
     batch = ours.pop("_batch")
+    take_over = ours.pop("_claim_take_over")
     floors = {"ours": ours.pop("_propose_floor"), "oz_governor": peer.pop("_propose_floor")}
     return {
         "result": {
@@ -347,6 +362,7 @@ def run() -> dict[str, Any]:
             "posted_bytes": len(posted),
             "propose_posted": propose_posted,
             "batch": batch,
+            "claim_take_over": take_over,
             "per_device_txs": per_device_txs,
             "propose_floor": floors,
         },
@@ -372,6 +388,9 @@ def render(result: dict[str, Any], extra: dict[str, Any]) -> str:
         ]
     )
     rows.append(["extra ballot in one batch", f"{ours['batch_extra_ballot']:,}", "-", "-"])
+    first_claim = f"{ours['claim_apply']:,}"
+    rows.append(["apply claim (first claimApply, before any push)", first_claim, "-", "-"])
+    rows.append(["apply claim taking over another run", f"{extra['claim_take_over']:,}", "-", "-"])
     per_device = result["per_device_storage"][str(PER_DEVICE)]
     for devices, gas in ours["record"].items():
         naive = f"{per_device:,}" if devices == str(PER_DEVICE) else "-"

@@ -61,10 +61,11 @@ def test_gas_json_shape() -> None:
     assert set(payload) == {"ours", "oz_governor", "per_device_storage"}
     ours, peer = payload["ours"], payload["oz_governor"]
     votes = {"propose", "cast_vote_first", "cast_vote", "vote_by_sig"}
-    assert set(ours) == votes | {"batch_extra_ballot", "record"}
+    assert set(ours) == votes | {"batch_extra_ballot", "record", "claim_apply"}
     assert set(peer) == votes
     assert all(_is_int(ours[key]) and _is_int(peer[key]) for key in votes)
     assert _is_int(ours["batch_extra_ballot"])
+    assert _is_int(ours["claim_apply"])
     assert set(ours["record"]) == {"1", "10", "100", "1000"}
     assert all(_is_int(gas) for gas in ours["record"].values())
     assert set(payload["per_device_storage"]) == {"1000"}

@@ -128,6 +128,7 @@ def test_propose_vote_show_apply_audit(contract: str) -> None:
     assert [(row["proposal_id"], row["state"]) for row in listed] == [(int(pid), "Approved")]
     detail = run_json("status", pid)
     assert detail["electorate"] == detail["voted"] == ["OPERATOR-B", "OPERATOR-C"]
+    assert detail["apply_run"] == "0x" + "00" * 32  # no run has claimed the apply yet
     assert "Approved" in run("status").stdout
 
     shown = run_json("show", pid, "--rerender")

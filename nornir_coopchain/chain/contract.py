@@ -32,6 +32,7 @@ from nornir_coopchain.chain.eip712 import (
 )
 from nornir_coopchain.chain.models import (
     ZERO_ADDRESS,
+    ZERO_HASH,
     BallotMessage,
     ChainEvent,
     EmergencyDeclared,
@@ -44,7 +45,7 @@ from nornir_coopchain.chain.models import (
     bytes32_hex,
 )
 from nornir_coopchain.chain.rpc_errors import node_errors
-from nornir_coopchain.exceptions import ChainError
+from nornir_coopchain.exceptions import ChainError, ConfigError
 from nornir_coopchain.model.content import operator_id, resource_set_id, resource_set_name
 from nornir_coopchain.model.hashing import keccak
 from nornir_coopchain.model.rules import AggregationRule, ProposalState, ResourceSetPolicy, VoteType
@@ -105,6 +106,16 @@ def _policy_from_tuple(values: Sequence[Any] | Mapping[str, Any]) -> ResourceSet
         emergency_mask=values[10],
         max_lead=values[11],
     )
+
+
+def _bytes32(value: str, field: str) -> bytes:
+    """The 32 bytes of a ``0x``-prefixed 64-digit hex argument (ConfigError naming ``field``)."""
+    if not (value[:2] in ("0x", "0X") and len(value) == 66):
+        raise ConfigError(f"not a 0x-prefixed 32-byte hex string: {value!r}", field=field)
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise ConfigError(f"not a 0x-prefixed 32-byte hex string: {value!r}", field=field) from exc
 
 
 def _event_value(field: str, value: Any) -> Any:
@@ -352,6 +363,28 @@ class CoopChain:
         """Record the verification of an applied change (proposer or executor)."""
         fn = self.contract.functions.recordVerification(
             proposal_id, bytes.fromhex(evidence_root[2:]), devices_ok, devices_failed
+        )
+        return self._send(account, fn)
+
+    def claim_apply(
+        self, account: LocalAccount, proposal_id: int, run_id: str, previous: str = ZERO_HASH
+    ) -> TxOutcome:
+        """Claim the apply of a proposal for the run ``run_id`` before pushing any device
+        (proposer or executor, inside the change window): a compare-and-swap of the
+        proposal's ``apply_run`` from ``previous`` (zero for the first claim; the current
+        claim to take over an abandoned run). Claiming again with the current run ID is a
+        no-op (no event); the outcome carries an :class:`ApplyClaimed` event otherwise.
+
+        Raises:
+            ConfigError: ``run_id`` or ``previous`` is not ``0x`` + 64 hex digits.
+            nornir_coopchain.chain.errors.ApplyClaimed: another run holds the claim
+                (``current_run``); no device may be pushed by this run.
+            nornir_coopchain.chain.errors.OutsideChangeWindow: the chain's time is outside
+                [window_start, window_end].
+            nornir_coopchain.chain.errors.InvalidRunId: ``run_id`` is zero.
+        """
+        fn = self.contract.functions.claimApply(
+            proposal_id, _bytes32(run_id, "run_id"), _bytes32(previous, "previous")
         )
         return self._send(account, fn)
 

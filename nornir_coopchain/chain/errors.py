@@ -28,6 +28,7 @@ __all__ = [
     "CONTRACT_ERRORS",
     "AlreadyRecorded",
     "AlreadyVoted",
+    "ApplyClaimed",
     "ContentHashMismatch",
     "DeviceCountMismatch",
     "EmergencyNotCancelable",
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidMember",
     "InvalidNonce",
     "InvalidResourceSet",
+    "InvalidRunId",
     "InvalidSignature",
     "InvalidSupport",
     "InvalidTimestamp",
@@ -49,6 +51,7 @@ __all__ = [
     "NotProposer",
     "NotProposerOrExecutor",
     "OnlyGovernance",
+    "OutsideChangeWindow",
     "OutsideWindow",
     "UnexpectedProposalState",
     "UnknownResourceSet",
@@ -268,8 +271,8 @@ class NotProposerOrExecutor(_Sentence):
 
     def describe(self) -> str:
         return (
-            f"{self['caller']} may not record proposal {self['proposalId']}: only its proposer "
-            "or the executor it names may"
+            f"{self['caller']} may not apply or record proposal {self['proposalId']}: only its "
+            "proposer or the executor it names may"
         )
 
 
@@ -418,6 +421,65 @@ class InvalidSupport(_Sentence):
 
     def describe(self) -> str:
         return f"{self['support']} is not a vote (0 approve, 1 reject, 2 abstain)"
+
+
+class InvalidRunId(_Sentence):
+    """Raised when an apply claim carries the zero run ID (zero means "no run")."""
+
+    error_name = "CoopChainInvalidRunId"
+
+    def describe(self) -> str:
+        return "the run ID is zero: an apply claim needs a random, non-zero run ID"
+
+
+class OutsideChangeWindow(_Sentence):
+    """Raised when an apply is claimed outside the change window [windowStart, windowEnd].
+
+    Devices are pushed only inside the window (the record grace does not apply to them).
+    """
+
+    error_name = "CoopChainOutsideChangeWindow"
+
+    def describe(self) -> str:
+        return (
+            f"the chain's time {iso(self['blockTimestamp'])} is outside proposal "
+            f"{self['proposalId']}'s change window, {iso(self['windowStart'])} to "
+            f"{iso(self['windowEnd'])}: no device may be pushed now"
+        )
+
+
+class ApplyClaimed(_Sentence):
+    """Raised when another run (another state directory or machine) holds the apply claim of
+    the proposal: this run touched no device.
+
+    Attributes:
+        proposal_id: the proposal number.
+        current_run: the run ID holding the claim (``0x…``, 32 bytes); zero when a take-over
+            named a previous run but nobody holds the claim.
+    """
+
+    error_name = "CoopChainApplyClaimed"
+
+    @property
+    def proposal_id(self) -> int:
+        """The proposal number."""
+        return int(self["proposalId"])
+
+    @property
+    def current_run(self) -> str:
+        """The run ID holding the claim (``0x``-prefixed 32-byte hex)."""
+        return "0x" + bytes(self["currentRun"]).hex()
+
+    def describe(self) -> str:
+        if not any(bytes(self["currentRun"])):
+            return (
+                f"proposal {self['proposalId']} is not claimed by any run, so there is no run to "
+                "take over: claim it without a previous run; no device was touched"
+            )
+        return (
+            f"proposal {self['proposalId']} is being applied by another run ({self.current_run}): "
+            "no device was touched"
+        )
 
 
 CONTRACT_ERRORS: tuple[type[ContractError], ...] = tuple(_Sentence.__subclasses__())

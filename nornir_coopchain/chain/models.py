@@ -7,6 +7,7 @@ and operator IDs are the readable names behind their ``bytes32`` encodings.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from nornir_coopchain.model.rules import ProposalState, VoteType
 
 __all__ = [
     "Address",
+    "ApplyClaimed",
     "BallotMessage",
     "BallotSkipped",
     "ChainEvent",
@@ -39,6 +41,7 @@ __all__ = [
     "VerificationRecorded",
     "VoteCast",
     "bytes32_hex",
+    "new_run_id",
 ]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -73,6 +76,12 @@ Hex32 = Annotated[str, AfterValidator(_hex32)]
 def bytes32_hex(value: bytes) -> str:
     """``0x``-hex of a 32-byte value as web3 returns it."""
     return "0x" + bytes(value).rjust(32, b"\0").hex()
+
+
+def new_run_id() -> str:
+    """A fresh random run ID for ``claimApply`` (``0x``-prefixed 32-byte hex; a zero draw,
+    odds 2^-256, would be refused on chain)."""
+    return "0x" + secrets.token_hex(32)
 
 
 class _Frozen(BaseModel):
@@ -186,6 +195,8 @@ class ProposalInfo(_Frozen):
     emergency: bool = False
     """Declared with ``declareEmergency`` (break-glass): may be applied and recorded before
     the vote, and must be ratified by the normal rule by ``vote_end``."""
+    apply_run: Hex32 = ZERO_HASH
+    """The run ID that holds the apply claim (``claimApply``); zero until a run claimed it."""
 
     @property
     def recorded(self) -> bool:
@@ -229,6 +240,7 @@ class ProposalInfo(_Frozen):
             record_deadline,
             evidence_root,
             emergency,
+            apply_run,
         ) = view
         return cls(
             proposal_id=proposal_id,
@@ -254,6 +266,7 @@ class ProposalInfo(_Frozen):
             record_deadline=record_deadline,
             evidence_root=bytes32_hex(evidence_root),
             emergency=emergency,
+            apply_run=bytes32_hex(apply_run),
         )
 
 
@@ -372,6 +385,20 @@ class VerificationRecorded(_Event):
     devices_failed: int
 
 
+class ApplyClaimed(_Event):
+    """A run claimed the apply of a proposal (``claimApply``) before pushing any device.
+
+    ``previous_run`` is the claim it replaced: zero for the first claim, else the run it took
+    over (an abandoned one).
+    """
+
+    kind: Literal["ApplyClaimed"] = "ApplyClaimed"
+    proposal_id: int
+    claimer: Address
+    run_id: Hex32
+    previous_run: Hex32
+
+
 class ProposalCanceled(_Event):
     """The proposer withdrew the proposal."""
 
@@ -398,6 +425,7 @@ ChainEvent = Annotated[
     | BallotSkipped
     | VerdictReached
     | VerificationRecorded
+    | ApplyClaimed
     | ProposalCanceled
     | GovernanceExecuted,
     Field(discriminator="kind"),

@@ -324,6 +324,7 @@ def status(
                     "devices": info.device_count,
                     "content_hash": info.content_hash,
                     "evidence_root": info.evidence_root,
+                    "apply_run": info.apply_run,
                     "declared_mismatches": list(declared),
                 }
     if proposal_id is None:

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.events import LogCursor
 from nornir_coopchain.chain.models import (
+    ZERO_HASH,
+    ApplyClaimed,
     ChainEvent,
     EmergencyDeclared,
     ProposalCanceled,
@@ -500,6 +502,11 @@ class Dashboard:
             summary = (
                 f"verification recorded ({event.outcome.name}): {event.devices_ok} ok, "
                 f"{event.devices_failed} failed, evidence root {event.evidence_root}"
+            )
+        elif isinstance(event, ApplyClaimed):
+            taken = "" if event.previous_run == ZERO_HASH else f", taking over {event.previous_run}"
+            summary = (
+                f"{self._operator(event.claimer)} claimed the apply for run {event.run_id}{taken}"
             )
         elif isinstance(event, ProposalCanceled):
             summary = "canceled by the proposer"

@@ -23,6 +23,9 @@ import {ICoopChain} from "./ICoopChain.sol";
  *   primed with a non-zero placeholder at creation so that a record is a non-zero to
  *   non-zero write; it reads as zero until a verification is recorded.
  *
+ * An eighth slot, `applyRun`, is written by the first {claimApply} only (the run ID is random
+ * 256-bit data: nothing packs with it, and a zero slot is "not claimed", so no flag is kept).
+ *
  * Member weights live in 32 x uint16 words (two slots) per "weights epoch"; every weight change
  * writes a new epoch and a proposal keeps the epoch of its creation, so in-flight proposals are
  * never affected. The state of a proposal is derived (see {state}) from the stored status, the
@@ -151,6 +154,7 @@ contract CoopChain is ICoopChain {
         bytes32 contentHash;
         bytes32 manifestRoot;
         bytes32 evidenceRoot;
+        bytes32 applyRun; // zero until claimed (claimApply)
     }
 
     mapping(address account => AccountRecord) private _accounts;
@@ -290,32 +294,16 @@ contract CoopChain is ICoopChain {
     }
 
     /// @inheritdoc ICoopChain
-    /// @dev Check order: state Approved (Expired after windowEnd + recordGrace), or Active for an
-    /// emergency proposal not yet recorded (else CoopChainAlreadyRecorded); not a governance
-    /// proposal (CoopChainGovernanceNotRecordable: it is executed instead); caller, window,
-    /// device counts. `given` in CoopChainDeviceCountMismatch saturates at 2^32 - 1. Recorded
-    /// while Active, an emergency proposal stays Active (the outcome is kept in its flags).
+    /// @dev Check order: those of {_checkApplier} (state, already recorded, governance, caller),
+    /// window, device counts. `given` in CoopChainDeviceCountMismatch saturates at 2^32 - 1.
+    /// Recorded while Active, an emergency proposal stays Active (the outcome is kept in its flags).
     function recordVerification(uint256 proposalId, bytes32 evidenceRoot, uint32 devicesOk, uint32 devicesFailed)
         external
         returns (ProposalState outcome)
     {
         ProposalCore storage p = _proposals[proposalId];
-        ProposalState current = _settle(proposalId, p);
-        bool beforeVerdict;
-        uint8 flags = p.box.flags;
-        if (current != ProposalState.Approved) {
-            // Break-glass: an emergency proposal may be recorded before its ratification.
-            if (current != ProposalState.Active || flags & _FLAG_EMERGENCY == 0) {
-                revert CoopChainUnexpectedProposalState(proposalId, current, _bit(ProposalState.Approved));
-            }
-            if (flags & _FLAG_RECORDED != 0) revert CoopChainAlreadyRecorded(proposalId);
-            beforeVerdict = true;
-        }
-        if (flags & _FLAG_GOVERNANCE != 0) revert CoopChainGovernanceNotRecordable(proposalId);
         Schedule memory schedule = p.schedule;
-        if (msg.sender != schedule.executor && msg.sender != _members[p.box.proposerIndex].account) {
-            revert CoopChainNotProposerOrExecutor(proposalId, msg.sender);
-        }
+        bool beforeVerdict = _checkApplier(proposalId, p, schedule.executor);
         Snapshot storage snapshot = p.snapshot;
         // The upper bound holds whenever the state is Approved (later it is Expired); an Active
         // emergency proposal checks it here.
@@ -346,6 +334,29 @@ contract CoopChain is ICoopChain {
         }
         p.evidenceRoot = evidenceRoot;
         emit VerificationRecorded(proposalId, msg.sender, outcome, evidenceRoot, devicesOk, devicesFailed);
+    }
+
+    /// @inheritdoc ICoopChain
+    /// @dev Check order: those of {_checkApplier} (state, already recorded, governance, caller), run
+    /// ID non-zero (CoopChainInvalidRunId), change window (CoopChainOutsideChangeWindow), then the
+    /// compare-and-swap: the current claim equal to `runId` returns without a write or an event;
+    /// else a current claim other than `previousRun` reverts with CoopChainApplyClaimed(id, current).
+    function claimApply(uint256 proposalId, bytes32 runId, bytes32 previousRun) external {
+        ProposalCore storage p = _proposals[proposalId];
+        Schedule memory schedule = p.schedule;
+        _checkApplier(proposalId, p, schedule.executor);
+        if (runId == 0) revert CoopChainInvalidRunId(runId);
+        if (block.timestamp < schedule.windowStart || block.timestamp > schedule.windowEnd) {
+            revert CoopChainOutsideChangeWindow(
+                proposalId, schedule.windowStart, schedule.windowEnd, uint48(block.timestamp)
+            );
+        }
+        bytes32 current = p.applyRun;
+        if (current == runId) return; // the same run resumed
+        if (current != previousRun) revert CoopChainApplyClaimed(proposalId, current);
+
+        p.applyRun = runId;
+        emit ApplyClaimed(proposalId, msg.sender, runId, previousRun);
     }
 
     /// @inheritdoc ICoopChain
@@ -518,6 +529,7 @@ contract CoopChain is ICoopChain {
             summary.evidenceRoot = p.evidenceRoot;
         }
         summary.emergency = box.flags & _FLAG_EMERGENCY != 0;
+        summary.applyRun = p.applyRun;
     }
 
     /// @inheritdoc ICoopChain
@@ -801,6 +813,36 @@ contract CoopChain is ICoopChain {
     }
 
     // ------------------------------------------------------------------ internal: proposals
+
+    /**
+     * @dev The checks {recordVerification} and {claimApply} share, in this order (settling a
+     * pending verdict first): state Approved (Expired after windowEnd + recordGrace), or Active
+     * for an emergency proposal not yet recorded (else CoopChainUnexpectedProposalState, expecting
+     * Approved, or CoopChainAlreadyRecorded); not a governance proposal
+     * (CoopChainGovernanceNotRecordable: it is executed instead); the caller is the proposer's
+     * current key or `executor` (CoopChainNotProposerOrExecutor). Returns whether the proposal is
+     * before its verdict (an emergency proposal still Active). The caller reads the schedule
+     * (one memory copy, shared with its window check).
+     */
+    function _checkApplier(uint256 proposalId, ProposalCore storage p, address executor)
+        internal
+        returns (bool beforeVerdict)
+    {
+        ProposalState current = _settle(proposalId, p);
+        uint8 flags = p.box.flags;
+        if (current != ProposalState.Approved) {
+            // Break-glass: an emergency proposal may be applied and recorded before its ratification.
+            if (current != ProposalState.Active || flags & _FLAG_EMERGENCY == 0) {
+                revert CoopChainUnexpectedProposalState(proposalId, current, _bit(ProposalState.Approved));
+            }
+            if (flags & _FLAG_RECORDED != 0) revert CoopChainAlreadyRecorded(proposalId);
+            beforeVerdict = true;
+        }
+        if (flags & _FLAG_GOVERNANCE != 0) revert CoopChainGovernanceNotRecordable(proposalId);
+        if (msg.sender != executor && msg.sender != _members[p.box.proposerIndex].account) {
+            revert CoopChainNotProposerOrExecutor(proposalId, msg.sender);
+        }
+    }
 
     /// @dev The resource set, timestamp, window (length, end, lead) and affected-mask checks of {propose}.
     function _validateRequest(ProposalRequest calldata request, ResourceSetConfig memory config) internal view {

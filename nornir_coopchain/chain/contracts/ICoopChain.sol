@@ -16,6 +16,11 @@ pragma solidity ^0.8.24;
  * and recorded while it is still being voted on. It is ratified by the normal vote under
  * the normal rule by its voting deadline; a rejected (or timed-out) emergency proposal stays
  * Rejected with its record: unratified, an alarm, never an automatic revert.
+ *
+ * Applying: before it pushes any device, a run (one `coopchain apply` of the proposer or the
+ * executor, named by a random run ID) claims the proposal with `claimApply`, a compare-and-swap
+ * on the proposal's `applyRun`: a second run (another state directory, another machine) is
+ * refused before it touches a device, as Governor marks a proposal executed before its calls.
  */
 interface ICoopChain {
     /// @dev The life cycle of a proposal. `Expired` and the verdict after the deadline are derived.
@@ -117,6 +122,7 @@ interface ICoopChain {
         uint48 recordDeadline;
         bytes32 evidenceRoot; // zero until a verification is recorded
         bool emergency; // declared with declareEmergency (break-glass)
+        bytes32 applyRun; // the run that claimed the apply (claimApply); zero until claimed
     }
 
     // ---------------------------------------------------------------- errors
@@ -178,6 +184,14 @@ interface ICoopChain {
     error CoopChainGovernanceNotRecordable(uint256 proposalId);
     /// @dev A vote's support is not a VoteType (0 Approve, 1 Reject, 2 Abstain).
     error CoopChainInvalidSupport(uint256 support);
+    /// @dev A claim's run ID is zero (zero means "no run" in `applyRun`).
+    error CoopChainInvalidRunId(bytes32 runId);
+    /// @dev Now is outside the change window [windowStart, windowEnd]: no device may be pushed
+    /// (the record grace does not apply).
+    error CoopChainOutsideChangeWindow(uint256 proposalId, uint48 windowStart, uint48 windowEnd, uint48 blockTimestamp);
+    /// @dev Another run holds the apply claim of this proposal (`currentRun`; zero when there is no
+    /// claim to take over): the caller must not push any device.
+    error CoopChainApplyClaimed(uint256 proposalId, bytes32 currentRun);
 
     // ---------------------------------------------------------------- events
 
@@ -228,6 +242,9 @@ interface ICoopChain {
         uint32 devicesOk,
         uint32 devicesFailed
     );
+    /// @dev A run claimed the apply of a proposal before pushing any device. `previousRun` is the
+    /// claim it replaced: zero for the first claim, else a take-over of an abandoned run.
+    event ApplyClaimed(uint256 indexed proposalId, address indexed claimer, bytes32 runId, bytes32 previousRun);
     /// @dev The proposer withdrew the proposal.
     event ProposalCanceled(uint256 indexed proposalId);
     /// @dev A governance proposal's calls were executed.
@@ -272,6 +289,15 @@ interface ICoopChain {
     function recordVerification(uint256 proposalId, bytes32 evidenceRoot, uint32 devicesOk, uint32 devicesFailed)
         external
         returns (ProposalState outcome);
+
+    /// @notice Claim the apply of a proposal for the run `runId` before pushing any device: a
+    /// compare-and-swap of the proposal's `applyRun` from `previousRun` (zero for the first claim;
+    /// the current claim to take over an abandoned run) to `runId`. The caller, the states and
+    /// the checks are those of {recordVerification}, but the block time must be inside the change
+    /// window itself, [windowStart, windowEnd]. Claiming again with the current `runId` changes
+    /// nothing (a resumed run); any other claim than from the current one reverts with
+    /// CoopChainApplyClaimed. A record does not need a claim.
+    function claimApply(uint256 proposalId, bytes32 runId, bytes32 previousRun) external;
 
     /// @notice Withdraw a proposal that is still Active or Approved (proposer only; never an emergency one).
     function cancel(uint256 proposalId) external;
