@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from eth_utils.crypto import keccak
+from needs import needs_solc
 
 from nornir_coopchain.chain import compiler
 from nornir_coopchain.chain.artifacts import ContractArtifact, load_artifact
@@ -16,19 +16,9 @@ from nornir_coopchain.exceptions import ConfigError
 ARTIFACTS = ("CoopChain", "MockERC1271Wallet")
 
 
-def _require_tools() -> None:
-    """Skip locally without node and tools/node_modules; in CI their absence is a failure."""
-    solc = compiler.tools_dir() / "node_modules" / "solc" / "package.json"
-    if shutil.which("node") is not None and solc.is_file():
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"node or {solc} missing in CI (run: npm ci --prefix tools)")
-    pytest.skip("run: npm ci --prefix tools")
-
-
 @pytest.fixture(scope="module")
 def compiled() -> dict[str, ContractArtifact]:
-    _require_tools()
+    needs_solc()
     return compiler.compile_contracts()
 
 
@@ -75,7 +65,7 @@ def test_every_abi_error_has_exactly_one_class() -> None:
 
 
 def test_solc_errors_raise_config_error() -> None:
-    _require_tools()
+    needs_solc()
     source = "pragma solidity ^0.8.24;\ncontract Bad { uint x = ; }\n"
     with pytest.raises(ConfigError, match=r"Bad\.sol"):
         compiler.compile_sources({"Bad.sol": source})

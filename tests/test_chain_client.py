@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,11 +28,12 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from eth_account import Account
 from hexbytes import HexBytes
+from needs import needs_anvil
 from web3.middleware.base import Web3Middleware
 
 from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.client import ChainClient, is_poa_block
-from nornir_coopchain.chain.devchain import DevChain, find_anvil, start_anvil
+from nornir_coopchain.chain.devchain import DevChain, start_anvil
 from nornir_coopchain.chain.errors import NotMember
 from nornir_coopchain.chain.fees import FeeCache
 from nornir_coopchain.exceptions import (
@@ -383,10 +383,7 @@ def test_confirmations_wait_for_blocks(chain: ChainClient, accounts: list[LocalA
 
 
 def _own_anvil(*args: str) -> AnvilProcess:
-    if find_anvil() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("anvil not installed in CI: run `npm ci --prefix tools`")
-        pytest.skip("anvil not installed: run `npm ci --prefix tools` (or scripts/test)")
+    needs_anvil()
     return start_anvil(extra_args=args)
 
 

@@ -321,6 +321,17 @@ def test_propose_json_needs_yes(workdir: Path) -> None:
     assert "--yes" in result.stderr
 
 
+def test_propose_without_a_resource_set_is_refused_before_the_chain_is_asked(
+    workdir: Path,
+) -> None:
+    defaults = workdir / "inventory" / "defaults.yaml"
+    data, extras = _extras(defaults)
+    extras.pop("resource_set", None)
+    defaults.write_text(yaml.safe_dump(data))
+    result = run("propose", "--title", "x", "--yes", *A, code=2)  # the chain URL answers not
+    assert "no resource set: pass --resource-set" in result.stderr
+
+
 def test_bad_deployment_file_names_file_and_field(workdir: Path) -> None:
     spec = yaml.safe_load((workdir / "inventory" / "deployment.yaml").read_text())
     spec["members"][1]["weight"] = 0

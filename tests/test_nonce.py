@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,12 +11,13 @@ import pytest
 from hexbytes import HexBytes
 from hypothesis import given
 from hypothesis import strategies as st
+from needs import needs_anvil
 from web3 import Web3
 
 from nornir_coopchain.chain import inflight
 from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.client import ChainClient
-from nornir_coopchain.chain.devchain import find_anvil, start_anvil
+from nornir_coopchain.chain.devchain import start_anvil
 from nornir_coopchain.chain.inflight import InFlight
 from nornir_coopchain.chain.nonce import NonceManager
 
@@ -217,10 +217,7 @@ def mining_anvil(request: pytest.FixtureRequest) -> Iterator[AnvilProcess]:
     its predecessor is being mined as "queued" and never mines it (nothing is lost: the
     node holds every transaction; see benchmarks/README.md, Throughput).
     """
-    if find_anvil() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("anvil not installed in CI: run `npm ci --prefix tools`")
-        pytest.skip("anvil not installed: run `npm ci --prefix tools` (or scripts/test)")
+    needs_anvil()
     with start_anvil(extra_args=("--block-time", "1", *request.param)) as process:
         yield process
 

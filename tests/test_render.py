@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from needs import needs_vtysh
 from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.task import AggregatedResult
@@ -212,23 +213,12 @@ def test_print_result(results: AggregatedResult, capsys: pytest.CaptureFixture[s
     assert "PL-OPERATOR-C-IN" in out
 
 
-def _vtysh() -> str | None:
-    return os.environ.get("COOPCHAIN_VTYSH") or shutil.which("vtysh")
-
-
 @pytest.mark.lab
 @pytest.mark.parametrize("host", FRR_HOSTS)
 def test_frr_render_parses_with_vtysh_dryrun(
     results: AggregatedResult, host: str, tmp_path: Path
 ) -> None:
-    vtysh = _vtysh()
-    if vtysh is None:
-        missing = (
-            "vtysh (FRRouting) not installed: scripts/test installs it (or set COOPCHAIN_VTYSH)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
+    vtysh = needs_vtysh()
     conf = tmp_path / f"{host}.conf"
     conf.write_text(rendered(results, host).config)
     done = subprocess.run(

@@ -27,6 +27,7 @@ from napalm.base.exceptions import (
 from nornir import InitNornir
 from nornir_napalm.plugins.tasks import napalm_configure, napalm_get
 
+import napalm_coopchain_sim.driver as sim_driver
 from napalm_coopchain_sim import SIM_VENDOR, CoopchainSimDriver, clear_memory_devices
 from napalm_coopchain_sim.text import merge_configs
 
@@ -292,31 +293,84 @@ def test_persisted_state_is_shared_across_instances_and_processes(tmp_path: Path
     assert _driver("r1").get_config()["running"] == ""  # memory is another device store
 
 
-def test_latency_is_concurrent_across_devices(make_nornir: MakeNornir) -> None:
-    nr = make_nornir({f"r{i}": {"latency": 0.2} for i in range(10)}, workers=10)
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most spans (start, end) in progress at one instant."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:  # an end sorts before a start at the same instant
+        running += step
+        most = max(most, running)
+    return most
 
-    start = time.monotonic()
+
+class _TimedSleeps:
+    """Stands in for the driver module's ``time``: its sleeps are slept, and each is noted
+    as (seconds asked, start, end); everything else is the real ``time``."""
+
+    def __init__(self) -> None:
+        self.slept: list[tuple[float, float, float]] = []
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        start = time.monotonic()
+        time.sleep(seconds)
+        with self._lock:
+            self.slept.append((seconds, start, time.monotonic()))
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> _TimedSleeps:
+    """The simulator's sleeps, noted."""
+    timed = _TimedSleeps()
+    monkeypatch.setattr(sim_driver, "time", timed)
+    return timed
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most spans (start, end) in progress at one instant."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:  # an end sorts before a start at the same instant
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_latency_is_concurrent_across_devices(
+    make_nornir: MakeNornir, sleeps: _TimedSleeps
+) -> None:
+    """Each device sleeps its latency holding nothing another device needs: the ten
+    devices' sleeps overlap (a lock around them would make them take turns)."""
+    nr = make_nornir({f"r{i}": {"latency": 0.2} for i in range(10)}, workers=10)
     result = nr.run(task=napalm_get, getters=["facts"])
-    elapsed = time.monotonic() - start
 
     assert not result.failed
-    assert 0.4 <= elapsed < 1.5  # open + get_facts: 0.4 s each; 4 s if serialized
+    assert [seconds for seconds, _, _ in sleeps.slept] == [0.2] * 20  # open + get_facts, x10
+    spans = [(start, end) for _, start, end in sleeps.slept]
+    assert _most_at_once(spans) >= 2, spans  # 1 if the devices took turns
 
 
-def test_method_latency_times_each_named_method_loads_included() -> None:
-    # Far-apart figures, so that a loaded machine cannot blur which one was slept.
+def test_most_at_once_counts_overlaps_not_neighbours() -> None:
+    assert _most_at_once([(0, 1), (1, 2), (2, 3)]) == 1  # one after the other
+    assert _most_at_once([(0, 2), (1, 3), (1.5, 1.6)]) == 3
+
+
+def test_method_latency_times_each_named_method_loads_included(sleeps: _TimedSleeps) -> None:
     timing = {"get_config": 0.15, "load_replace_candidate": 0.1}
     device = _driver("r1", latency=0.4, method_latency=timing)
 
-    def took(call: Callable[[], object]) -> float:
-        start = time.monotonic()
+    def slept(call: Callable[[], object]) -> list[float]:
+        sleeps.slept.clear()
         call()
-        return time.monotonic() - start
+        return [seconds for seconds, _, _ in sleeps.slept]
 
-    assert 0.15 <= took(lambda: device.get_config(retrieve="running")) < 0.4
-    assert 0.1 <= took(lambda: device.load_replace_candidate(config=NEW)) < 0.4
-    assert took(device.compare_config) >= 0.4  # not named: ``latency``
-    assert took(lambda: device.load_merge_candidate(config=NEW)) < 0.1  # loads: 0 unless named
+    assert slept(lambda: device.get_config(retrieve="running")) == [0.15]
+    assert slept(lambda: device.load_replace_candidate(config=NEW)) == [0.1]
+    assert slept(device.compare_config) == [0.4]  # not named: ``latency``
+    assert slept(lambda: device.load_merge_candidate(config=NEW)) == []  # loads: 0 unless named
 
 
 @pytest.mark.parametrize(

@@ -196,9 +196,20 @@ class CoopChain:
         Raises:
             ChainError: there is no such proposal (at that block).
         """
+        info = self.find_proposal(proposal_id, block=block)
+        if info is None:
+            raise ChainError(f"no proposal {proposal_id} on contract {self.address}")
+        return info
+
+    def find_proposal(
+        self, proposal_id: int, *, block: BlockIdentifier = "latest"
+    ) -> ProposalInfo | None:
+        """A proposal's stored summary at ``block``, or ``None`` when it does not exist there
+        (the contract reports state NONE: not created yet at that block, e.g. on a node whose
+        head lags the one the proposal was sent to, or never)."""
         view = self.client.call(self.contract.functions.proposal(proposal_id), block=block)
         if view[0] == ProposalState.NONE:
-            raise ChainError(f"no proposal {proposal_id} on contract {self.address}")
+            return None
         return ProposalInfo.from_abi(proposal_id, view)
 
     def state(self, proposal_id: int) -> ProposalState:

@@ -16,7 +16,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -58,6 +58,7 @@ __all__ = [
     "InventoryOption",
     "JsonOption",
     "KeystoreOption",
+    "OperatorSession",
     "PasswordOption",
     "ProposalArgument",
     "TemplateOption",
@@ -335,6 +336,55 @@ def signer(settings: CoopchainSettings) -> Iterator[CoopchainSession]:
         yield open_session(settings)
     finally:
         close_all()
+
+
+class OperatorSession:
+    """``with OperatorSession(inventory, chain=…, …) as session:``: the operator's session
+    (chain, contract, signing key) from the inventory's settings and the command line's
+    overrides (:func:`resolve_settings`), closed at the end (:func:`signer`).
+
+    The settings are resolved when this is made, so bad input is named before a node is
+    asked or a keystore opened; ``settings`` serves a command that checks them (or waits
+    for the chain) before it opens the session. Inside and after the block they are also
+    ``session.settings``.
+
+    Raises:
+        ConfigError: as :func:`resolve_settings` (when made).
+    """
+
+    def __init__(
+        self,
+        inventory: Path,
+        *,
+        chain: str | None = None,
+        contract: str | None = None,
+        keystore: Path | None = None,
+        password: str | None = None,
+        dev_account: int | None = None,
+    ):
+        self.settings = resolve_settings(
+            inventory,
+            chain=chain,
+            contract=contract,
+            keystore=keystore,
+            password=password,
+            dev_account=dev_account,
+        )
+        self._opened: AbstractContextManager[CoopchainSession] | None = None
+
+    def __enter__(self) -> CoopchainSession:
+        self._opened = signer(self.settings)
+        return self._opened.__enter__()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            opened.__exit__(kind, error, traceback)
 
 
 @contextmanager

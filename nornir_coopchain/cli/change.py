@@ -22,6 +22,7 @@ from nornir_coopchain.cli._common import (
     InventoryOption,
     JsonOption,
     KeystoreOption,
+    OperatorSession,
     PasswordOption,
     ProposalArgument,
     TemplateOption,
@@ -35,7 +36,6 @@ from nornir_coopchain.cli._common import (
     outcome,
     reader,
     resolve_settings,
-    signer,
     site,
     span,
     spinner,
@@ -171,7 +171,7 @@ def propose(
             raise ConfigError(
                 "--json never asks for confirmation: add --yes to propose", field="--yes"
             )
-        settings = resolve_settings(
+        signing = OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
@@ -180,10 +180,10 @@ def propose(
             dev_account=dev_account,
         )
         names = [name.strip() for name in (hosts or "").split(",") if name.strip()]
-        target = resource_set or settings.resource_set
+        target = resource_set or signing.settings.resource_set
         if target is None:
             raise ConfigError("no resource set: pass --resource-set", field="resource_set")
-        with signer(settings) as session, site(inventory, settings, names) as nr:
+        with signing as session, site(inventory, session.settings, names) as nr:
             with host_progress(nr, not as_json) as tracked:
                 prepared = prepare_change(tracked, template=template, templates=templates)
             now = session.client.now()
@@ -476,19 +476,20 @@ def cancel(
     """
     from nornir_coopchain.gate import cancel_change
 
-    with outcome(as_json):
-        settings = resolve_settings(
+    with (
+        outcome(as_json),
+        OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
             keystore=keystore,
             password=password,
             dev_account=dev_account,
-        )
-        with signer(settings) as session:
-            check_proposal(session.coop, proposal_id)
-            with spinner(f"canceling #{proposal_id}", not as_json):
-                tx_hash = cancel_change(session, proposal_id)
+        ) as session,
+    ):
+        check_proposal(session.coop, proposal_id)
+        with spinner(f"canceling #{proposal_id}", not as_json):
+            tx_hash = cancel_change(session, proposal_id)
     if as_json:
         emit({"proposal_id": proposal_id, "state": "Canceled", "tx_hash": tx_hash})
         return

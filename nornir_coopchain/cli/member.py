@@ -16,14 +16,13 @@ from nornir_coopchain.cli._common import (
     InventoryOption,
     JsonOption,
     KeystoreOption,
+    OperatorSession,
     PasswordOption,
     ProposalArgument,
     check_proposal,
     emit,
     out,
     outcome,
-    resolve_settings,
-    signer,
     spinner,
 )
 from nornir_coopchain.exceptions import ConfigError
@@ -121,15 +120,14 @@ def add(
     with outcome(as_json):
         if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
             raise ConfigError(f"{address!r} is not an account address", field="address")
-        settings = resolve_settings(
+        with OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
             keystore=keystore,
             password=password,
             dev_account=dev_account,
-        )
-        with signer(settings) as session:
+        ) as session:
             with spinner(f"proposing {operator} as a member", not as_json):
                 created = propose_member(session, address, operator, weight)
             proposer = session.operator
@@ -162,15 +160,14 @@ def execute(
 
     path = deployment or inventory / "deployment.yaml"
     with outcome(as_json):
-        settings = resolve_settings(
+        with OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
             keystore=keystore,
             password=password,
             dev_account=dev_account,
-        )
-        with signer(settings) as session:
+        ) as session:
             check_proposal(session.coop, proposal_id)
             with spinner(f"executing governance #{proposal_id}", not as_json):
                 added = execute_governance_change(session, proposal_id)

@@ -18,6 +18,7 @@ from nornir_coopchain.cli._common import (
     InventoryOption,
     JsonOption,
     KeystoreOption,
+    OperatorSession,
     PasswordOption,
     ProposalArgument,
     check_proposal,
@@ -25,8 +26,6 @@ from nornir_coopchain.cli._common import (
     err,
     out,
     outcome,
-    resolve_settings,
-    signer,
     spinner,
     stopped_by_signals,
     tally,
@@ -100,22 +99,23 @@ def vote(
     as_json: JsonOption = False,
 ) -> None:
     """Vote on a proposal as this operator."""
-    with outcome(as_json):
-        settings = resolve_settings(
+    with (
+        outcome(as_json),
+        OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
             keystore=keystore,
             password=password,
             dev_account=dev_account,
-        )
-        with signer(settings) as session:
-            _check_can_vote(session, proposal_id)
-            with spinner(f"voting {support.value} on #{proposal_id}", not as_json):
-                cast = session.coop.cast_vote(session.account, proposal_id, support.vote)
-            if not as_json:
-                out.print(f"{session.operator} voted {support.value}, tx {cast.tx_hash}")
-            tallies = _tallies(session.coop, {proposal_id}, as_json)
+        ) as session,
+    ):
+        _check_can_vote(session, proposal_id)
+        with spinner(f"voting {support.value} on #{proposal_id}", not as_json):
+            cast = session.coop.cast_vote(session.account, proposal_id, support.vote)
+        if not as_json:
+            out.print(f"{session.operator} voted {support.value}, tx {cast.tx_hash}")
+        tallies = _tallies(session.coop, {proposal_id}, as_json)
     if as_json:
         emit({"vote": support.value, "tx_hash": cast.tx_hash, **tallies[0]})
 
@@ -158,15 +158,14 @@ def sign_ballot(
 ) -> None:
     """Sign a ballot off chain (EIP-712) for anyone to submit later with submit-ballots."""
     with outcome(as_json):
-        settings = resolve_settings(
+        with OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
             keystore=keystore,
             password=password,
             dev_account=dev_account,
-        )
-        with signer(settings) as session:
+        ) as session:
             _check_can_vote(session, proposal_id)
             ballot = session.coop.sign_ballot(session.account, proposal_id, support.vote)
         try:
@@ -248,15 +247,14 @@ def submit_ballots(
                     f"a second ballot of {ballot.voter} on #{ballot.proposal_id} (see {first})",
                     source=str(path),
                 )
-        settings = resolve_settings(
+        with OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
             keystore=keystore,
             password=password,
             dev_account=dev_account,
-        )
-        with signer(settings) as session:
+        ) as session:
             for path, ballot in ballots.items():
                 check_proposal(session.coop, ballot.proposal_id)
                 _check_signature(session.coop, path, ballot)
@@ -405,7 +403,7 @@ def watch(
             raise ConfigError("give either --json or --json-lines", field="--json-lines")
         notifiers = _notifiers(webhook or [], webhook_format, mail_to or [], smtp, mail_from)
         rules = VoterPolicy.load(policy)
-        settings = resolve_settings(
+        signing = OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
@@ -413,11 +411,12 @@ def watch(
             password=password,
             dev_account=dev_account,
         )
+        settings = signing.settings
         try:
             with stopped_by_signals():  # Ctrl-C or kill ends the watch with its summary
                 if max_polls is None:  # a service: wait for a chain that is not up yet
                     _when_reachable(settings, outage, timeout)
-                with signer(settings) as session:
+                with signing as session:
                     operator = session.operator
                     if rules.operator != operator:
                         raise ConfigError(

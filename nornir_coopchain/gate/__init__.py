@@ -123,7 +123,8 @@ def run_gated_change(
         ConfigError: bad input (no resource set, a host that cannot render or diff).
         ProposalTooLarge: the change does not fit one proposal; nothing was sent.
         ChangeRefused: the approved change may not be applied (e.g. its window closed).
-        VerdictTimeout: the vote was still open after ``verdict_timeout`` seconds.
+        VerdictTimeout: the vote was still open (or the proposal not yet seen by this
+            operator's node) after ``verdict_timeout`` seconds.
     """
     session = session or coopchain_session(nr)
     if nr.data.dry_run if dry_run is None else dry_run:

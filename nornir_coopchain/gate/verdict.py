@@ -28,7 +28,9 @@ def wait_for_verdict(
     """Poll until the proposal leaves Active; broadcast a verdict nobody broadcast yet.
 
     The state is read ``confirmations`` blocks below the head (see the settings): a vote
-    that a reorg takes out before it is that deep is never acted on.
+    that a reorg takes out before it is that deep is never acted on. A proposal that does
+    not exist at that block yet (this operator's node lags the one the proposal went to, or
+    it is not that deep yet) is waited for like an open vote.
 
     When the voting period ended without early finality, the verdict is derived on chain but
     not yet broadcast: this calls ``finalize`` so every member gets the VerdictReached event.
@@ -37,23 +39,29 @@ def wait_for_verdict(
         The proposal's state (Approved, Rejected, Canceled, …).
 
     Raises:
-        VerdictTimeout: still Active after ``timeout`` seconds.
+        VerdictTimeout: still Active, or never seen by this node, after ``timeout`` seconds
+            (the message says which, with the proposal count the node reports).
     """
     coop = session.coop
     deadline = time.monotonic() + timeout
     last = ""
     while True:
-        info = coop.proposal(proposal_id, block=session.client.confirmed_block())
-        if info.state is not ProposalState.Active:
+        block = session.client.confirmed_block()
+        info = coop.find_proposal(proposal_id, block=block)
+        if info is not None and info.state is not ProposalState.Active:
             break
         line = (
-            f"proposal {proposal_id}: {info.approve_units} approve, {info.reject_units} reject, "
-            f"{info.abstain_units} abstain of {info.total_units}"
+            f"proposal {proposal_id}: not yet seen by this node"
+            if info is None
+            else f"proposal {proposal_id}: {info.approve_units} approve, "
+            f"{info.reject_units} reject, {info.abstain_units} abstain of {info.total_units}"
         )
         if progress is not None and line != last:
             progress(line)
             last = line
         if time.monotonic() >= deadline:
+            if info is None:
+                raise VerdictTimeout(_unseen(session, proposal_id, timeout))
             raise VerdictTimeout(
                 f"proposal {proposal_id} is still being voted on after {timeout:g} s"
             )
@@ -71,3 +79,21 @@ def wait_for_verdict(
         ):
             coop.finalize(session.account, proposal_id)
     return info.state
+
+
+def _unseen(session: CoopchainSession, proposal_id: int, timeout: float) -> str:
+    """Why a proposal was never found at the confirmed block: not on this node at all, or
+    not yet ``confirmations`` blocks deep."""
+    client, coop = session.client, session.coop
+    count = coop.proposal_count()
+    where = f"node {client.url}, contract {coop.address}"
+    if proposal_id > count:
+        return (
+            f"proposal {proposal_id} was never seen by this node in {timeout:g} s: it reports "
+            f"{count} proposal(s) ({where}); it lags the node the proposal went to, or there "
+            "is no such proposal"
+        )
+    return (
+        f"proposal {proposal_id} is at this node's head but not yet {client.confirmations} "
+        f"block(s) deep after {timeout:g} s ({where})"
+    )
