@@ -26,6 +26,7 @@ __all__ = [
     "ChainConnectionError",
     "ChainError",
     "ChangeRefused",
+    "ClaimedByAnotherRun",
     "ConfigError",
     "ContractError",
     "CoopchainError",
@@ -143,6 +144,21 @@ class AlreadyRecorded(ChangeRefused):
 
     def __init__(self, message: str, *, proposal_id: int):
         self.proposal_id = proposal_id
+        super().__init__(message)
+
+
+class ClaimedByAnotherRun(ChangeRefused):
+    """Raised when another run (another state directory or machine, also of the same key)
+    holds the proposal's apply claim on chain: this run touched no device.
+
+    Attributes:
+        proposal_id: the proposal number.
+        current_run: the run ID holding the claim (``0x…``, 32 bytes).
+    """
+
+    def __init__(self, message: str, *, proposal_id: int, current_run: str):
+        self.proposal_id = proposal_id
+        self.current_run = current_run
         super().__init__(message)
 
 

@@ -32,7 +32,7 @@ from rpc_proxy import RpcProxy
 from nornir_coopchain.chain.client import ChainClient
 from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.devchain import DevChain
-from nornir_coopchain.chain.models import VerificationRecorded
+from nornir_coopchain.chain.models import ApplyClaimed, VerificationRecorded
 from nornir_coopchain.demo import build_out, deploy_with_dev_keys, init_site
 from nornir_coopchain.gate import audit_change, fetch_change
 from nornir_coopchain.journal import Journal
@@ -253,9 +253,12 @@ class Consortium:
         if sorted(kinds) != list(range(1, count + 1)):
             problems.append(f"{count} proposals on chain for the changes {sorted(kinds)}")
         records: dict[int, int] = {}
+        claims: dict[int, int] = {}
         for event in coop.events(0):
             if isinstance(event, VerificationRecorded):
                 records[event.proposal_id] = records.get(event.proposal_id, 0) + 1
+            elif isinstance(event, ApplyClaimed):
+                claims[event.proposal_id] = claims.get(event.proposal_id, 0) + 1
         logs = self.committed()
         states: dict[str, int] = {}
         for pid in range(1, count + 1):
@@ -264,6 +267,8 @@ class Consortium:
             recorded = state in RECORDED
             if records.get(pid, 0) != (1 if recorded else 0):
                 problems.append(f"proposal {pid} ({state.name}) recorded {records.get(pid, 0)}x")
+            if claims.get(pid, 0) > 1 or (recorded and not claims.get(pid)):
+                problems.append(f"proposal {pid} ({state.name}) claimed {claims.get(pid, 0)}x")
             if state is ProposalState.Approved:
                 problems.append(f"proposal {pid} was approved and never recorded")
             compliant = self._audit(pid) if recorded else {}

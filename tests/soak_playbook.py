@@ -31,7 +31,7 @@ from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.inventory import ConnectionOptions
 
-from nornir_coopchain.exceptions import AlreadyRecorded
+from nornir_coopchain.exceptions import AlreadyRecorded, ClaimedByAnotherRun
 from nornir_coopchain.gate import (
     apply_change,
     build_content,
@@ -124,11 +124,26 @@ def main(spec: dict[str, Any]) -> None:
         try:
             outcome = apply_change(nr, session, pid, templates=templates, revert_in=60)
             result.update(state=outcome.state.name, devices_failed=outcome.devices_failed)
-        except AlreadyRecorded:  # the racing executor recorded it
+        except AlreadyRecorded:  # the other executor recorded it
             result.update(state=session.coop.proposal(pid).state.name, elsewhere=True)
+        except ClaimedByAnotherRun:  # the other executor pushes it
+            if spec.get("race"):
+                result.update(state=session.coop.proposal(pid).state.name, refused=True)
+            else:  # its record (or the window's end) ends the change
+                result.update(state=_ended(session, pid).name, elsewhere=True)
     write_once(out / f"{change}{'.race' if spec.get('race') else ''}.json", result)
     print(json.dumps(result), flush=True)
     nr.close_connections()
+
+
+def _ended(session: Any, pid: int) -> ProposalState:
+    """The proposal's state once it is no longer Approved (15 minutes at most)."""
+    for _ in range(3000):
+        state: ProposalState = session.coop.proposal(pid).state
+        if state is not ProposalState.Approved:
+            return state
+        time.sleep(0.3)
+    raise TimeoutError(f"proposal {pid} still Approved after 15 minutes")
 
 
 if __name__ == "__main__":

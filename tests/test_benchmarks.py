@@ -95,7 +95,7 @@ def test_scale_json_shape() -> None:
         "ungated_reviewed_s",
     }
     assert payload["devices"] == 10
-    assert payload["chain_txs"] == 4  # propose, two votes, record
+    assert payload["chain_txs"] == 5  # propose, two votes, claim, record
     for key in ("ungated_s", "gated_s", "chain_s", "vote_wait_s", "ungated_reviewed_s"):
         assert isinstance(payload[key], float)
         assert payload[key] > 0

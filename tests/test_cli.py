@@ -455,6 +455,18 @@ def _slow_commits(workdir: Path) -> None:
     defaults.write_text(yaml.safe_dump(data))
 
 
+def _commit_does_not_stick(workdir: Path, host: str) -> None:
+    """The simulated ``host`` drops the OPERATOR-C lines of every commit (its read-back
+    fails, and it is rolled back to its base)."""
+    hosts_file = workdir / "inventory" / "hosts.yaml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    defaults = yaml.safe_load((workdir / "inventory" / "defaults.yaml").read_text())
+    optional = defaults["connection_options"]["napalm"]["extras"]["optional_args"]
+    extras = {"optional_args": {**optional, "commit_drops": ["OPERATOR-C"]}}
+    hosts[host]["connection_options"] = {"napalm": {"extras": extras}}
+    hosts_file.write_text(yaml.safe_dump(hosts))
+
+
 def _other_state_dir(workdir: Path) -> str:
     """A copy of the inventory whose operator keeps its state in ``state-b``."""
     shutil.copytree(workdir / "inventory", workdir / "inventory-b")
@@ -524,27 +536,58 @@ def test_two_applies_from_one_state_directory_push_each_device_once(
 def test_the_proposer_in_two_state_directories_pushes_each_device_once(
     contract: str, workdir: Path
 ) -> None:
-    """No lock is shared: the base check inside each commit stops the second push, and the
-    run that records second says that another run recorded it."""
+    """No lock is shared, and one device's commit does not stick (its rollback restores the
+    very base a second run's in-commit check expects): the claim on chain lets one run push,
+    the other is refused before any device (or, started after the record, says that another
+    run recorded it)."""
     pid = _approved()
     _slow_commits(workdir)
+    _commit_does_not_stick(workdir, "site17-r3")
     other = _other_state_dir(workdir)
     before = _commits(workdir)
     results = _concurrently(workdir, ("apply", pid, *A), ("apply", pid, *A, "--inventory", other))
     assert _commits(workdir) == {host: count + 1 for host, count in before.items()}
-    assert sorted(code for code, _ in results) in ([0, 0], [0, 3]), results
-    recorded_by = []
+    assert sorted(code for code, _ in results) == [1, 3], results  # r3 failed; one refused
     for inventory, (code, payload) in zip(("inventory", other), results, strict=True):
         if code == 3:
-            assert payload["error"]["type"] == "AlreadyRecorded"
-            assert "already recorded on chain by another run" in payload["error"]["message"]
+            assert payload["error"]["type"] in ("ClaimedByAnotherRun", "AlreadyRecorded")
+            assert "another run" in payload["error"]["message"]
         else:
-            assert payload["state"] == "Verified"
-            if not payload["resumed"]:
-                recorded_by.append(inventory)
-    assert len(recorded_by) == 1
-    assert run_json("status", pid)["state"] == "Verified"
-    assert run_json("audit", pid, "--inventory", recorded_by[0])["result"] == "pass"
+            assert payload["state"] == "VerificationFailed"
+            assert [d["host"] for d in payload["devices"] if not d["verified"]] == ["site17-r3"]
+            winner = inventory
+    assert run_json("status", pid)["state"] == "VerificationFailed"
+    assert run_json("audit", pid, "--inventory", winner, code=1)["result"] == "fail"
+
+
+@pytest.mark.anvil
+def test_a_run_refused_by_the_claim_names_the_run_and_takes_it_over_when_told(
+    contract: str, workdir: Path
+) -> None:
+    """A run whose state directory is lost after its claim blocks every other run, which
+    names it; `--take-over RUN_ID` pushes from another state directory."""
+    pid = _approved()
+    _slow_commits(workdir)
+    other = _other_state_dir(workdir)
+    before = _commits(workdir)
+    process = _spawn(workdir, "apply", pid, *A)
+    deadline = time.monotonic() + 60
+    while not int(claimed := run_json("status", pid)["apply_run"], 16):  # its claim mined
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the apply never claimed the change"
+        time.sleep(0.05)
+    process.kill()  # kill -9, then its state directory is lost
+    process.communicate()
+    shutil.rmtree(workdir / "state")
+    refused = run_json("apply", pid, *A, "--inventory", other, code=3)["error"]
+    assert refused["type"] == "ClaimedByAnotherRun"
+    assert f"--take-over {claimed}" in refused["message"]
+    assert "touched no device" in refused["message"]
+    taken = run_json("apply", pid, *A, "--inventory", other, "--take-over", claimed)
+    assert taken["state"] == "Verified"
+    assert run_json("status", pid)["apply_run"] != claimed
+    # whatever the killed run committed is verified, not pushed again
+    assert _commits(workdir) == {host: count + 1 for host, count in before.items()}
 
 
 @pytest.mark.anvil

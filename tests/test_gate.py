@@ -156,7 +156,8 @@ def test_approved_change_is_applied_verified_recorded_and_audited(site: Site) ->
         4,
         0,
     )
-    assert _sent_by(site) - sent == 2  # ONE proposal and ONE record, whatever the device count
+    # ONE proposal, ONE claim and ONE record, whatever the device count
+    assert _sent_by(site) - sent == 3
     info = site.coop.proposal(report.proposal_id)
     assert info.evidence_root == outcome.evidence_root
     audit = audit_change(site.coop, report.proposal_id, site.owner.settings.journal_dir())
@@ -638,7 +639,7 @@ def test_emergency_change_is_applied_before_the_vote_then_ratified(site: Site) -
     ).report
     outcome = report.outcome
     assert (outcome.state, outcome.emergency, outcome.devices_ok) == (ProposalState.Active, True, 4)
-    assert _sent_by(site) - sent == 2  # ONE declaration and ONE record, no waiting for votes
+    assert _sent_by(site) - sent == 3  # ONE declaration, claim and record; no waiting for votes
     assert all(running_hashes(site.nr)[h] != before[h] for h in HOSTS)
     info = site.coop.proposal(report.proposal_id)
     assert (info.state, info.emergency, info.recorded) == (ProposalState.Active, True, True)

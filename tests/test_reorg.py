@@ -134,6 +134,20 @@ def apply_in_thread(
     return worker, outcome
 
 
+def deepen_the_claim(site: dict[str, Any]) -> threading.Thread:
+    """Mine ``DEPTH`` blocks once the apply's claim is at the head (so that the apply goes on
+    to push and record), and no more."""
+    coop, pid = site["coop"], site["pid"]
+
+    def mine() -> None:
+        wait_until(lambda: int(coop.proposal(pid).apply_run, 16) != 0, "the claim")
+        DevChain(site["fast"]).mine(DEPTH)
+
+    miner = threading.Thread(target=mine, daemon=True)
+    miner.start()
+    return miner
+
+
 def recorded_once_as_blocks_come(
     site: dict[str, Any],
     worker: threading.Thread,
@@ -198,6 +212,7 @@ def test_a_record_reorged_out_is_sent_again(site: dict[str, Any]) -> None:
     coop.cast_vote(c, pid, VoteType.Approve)
     dev.mine(DEPTH)
     worker, outcome = apply_in_thread(site)
+    deepen_the_claim(site).join(timeout=90)
     wait_until(lambda: coop.proposal(pid).state is ProposalState.Verified, "the record")
     assert worker.is_alive()  # the record has no confirmations yet
     rollback(site["fast"], 1)  # the record is gone
@@ -257,9 +272,11 @@ def test_a_resumed_run_takes_a_record_as_done_only_once_it_is_deep(
     coop.cast_vote(c, pid, VoteType.Approve)
     DevChain(site["fast"]).mine(DEPTH)
     deep = owner.client
-    deep.receipt_timeout = 1  # the first run stops waiting for its record's confirmations
+    deep.receipt_timeout = 10  # the first run stops waiting for its record's confirmations
+    claim = deepen_the_claim(site)  # ... but not for its claim's
     with pytest.raises(ChainConnectionError, match="could not be used to record"):
         apply_change(site["nr"], owner, pid, templates=site["templates"])
+    claim.join(timeout=90)
     assert coop.proposal(pid).state is ProposalState.Verified  # at the head only
     deep.receipt_timeout = 60
     deep.nonces.reset()  # as a new process: nothing kept from the first run

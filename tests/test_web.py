@@ -139,8 +139,11 @@ def test_proposal_shows_the_signed_request_timeline_verdict_and_outcome(
         "VoteCast",
         "VoteCast",
         "VerdictReached",
+        "ApplyClaimed",
         "VerificationRecorded",
     ]
+    claimed = next(e["summary"] for e in detail["timeline"] if e["kind"] == "ApplyClaimed")
+    assert info.apply_run in claimed
     votes = [event["summary"] for event in detail["timeline"] if event["kind"] == "VoteCast"]
     assert votes == ["OPERATOR-B voted Approve (1 unit)", "OPERATOR-C voted Approve (1 unit)"]
     assert detail["verdict"].startswith("verdict Approved")

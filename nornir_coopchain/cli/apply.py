@@ -18,6 +18,7 @@ from nornir_coopchain.cli._common import (
     InventoryOption,
     JsonOption,
     KeystoreOption,
+    OperatorSession,
     PasswordOption,
     ProposalArgument,
     TemplatesOption,
@@ -29,7 +30,6 @@ from nornir_coopchain.cli._common import (
     outcome,
     reader,
     resolve_settings,
-    signer,
     site,
     spinner,
     stopped_by_signals,
@@ -77,6 +77,14 @@ def apply(
         float,
         typer.Option(min=0, help="First wait up to S seconds for the verdict (0: do not wait)."),
     ] = 0,
+    take_over: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RUN_ID",
+            help="Take the apply over from the run holding the claim on chain (the run ID "
+            "its refusal names), when that run is gone for good with its state directory.",
+        ),
+    ] = None,
     inventory: InventoryOption = Path("inventory"),
     templates: TemplatesOption = Path("templates"),
     chain: ChainOption = None,
@@ -88,7 +96,9 @@ def apply(
 ) -> None:
     """Push an approved change inside its window, verify every device, record ONE verification.
 
-    A declared emergency change (`propose --emergency`) is pushed before the vote.
+    A declared emergency change (`propose --emergency`) is pushed before the vote. The run
+    claims the change on chain first: another run of it (another state directory or
+    machine) is refused, and the same command again resumes.
 
     Exit 1 if a device failed verification, 3 if the change is refused (nothing touched) or
     was recorded by another run, 4 if the chain is lost (the message names the devices
@@ -103,7 +113,7 @@ def apply(
             err.print(line)
 
     with outcome(as_json):
-        settings = resolve_settings(
+        operator = OperatorSession(
             inventory,
             chain=chain,
             contract=contract,
@@ -111,11 +121,11 @@ def apply(
             password=password,
             dev_account=dev_account,
         )
-        with signer(settings) as session, site(inventory, settings) as nr:
-            check_proposal(session.coop, proposal_id)
-            if wait:
+        with operator as session, site(inventory, operator.settings) as nr:
+            if wait:  # waits for a node that has not seen the proposal yet, too
                 with spinner(f"waiting for the verdict on #{proposal_id}", not as_json):
                     wait_for_verdict(session, proposal_id, timeout=wait, progress=say)
+            check_proposal(session.coop, proposal_id)
             try:
                 with stopped_by_signals(), host_progress(nr, not as_json) as tracked:
                     result = apply_change(
@@ -124,6 +134,7 @@ def apply(
                         proposal_id,
                         templates=templates,
                         revert_in=revert_in or None,
+                        take_over=take_over,
                     )
             except ApplyInterrupted as stop:
                 _interrupted(str(stop), stop.pushed, as_json)

@@ -14,13 +14,14 @@ from nornir.core.inventory import Host
 from nornir.core.task import AggregatedResult, MultiResult, Result, Task
 from pydantic import BaseModel, ConfigDict
 
-from nornir_coopchain.chain.errors import UnexpectedProposalState
-from nornir_coopchain.chain.models import ProposalInfo
+from nornir_coopchain.chain.errors import ApplyClaimed, UnexpectedProposalState
+from nornir_coopchain.chain.models import ZERO_HASH, ProposalInfo, new_run_id
 from nornir_coopchain.exceptions import (
     AlreadyRecorded,
     ChainConnectionError,
     ChainError,
     ChangeRefused,
+    ClaimedByAnotherRun,
     ConfigError,
     ContractError,
 )
@@ -340,8 +341,47 @@ def _journal_for(
         )
     elif found.read().phase == "proposed" and not change.proposal.emergency:
         found.decided(change.proposal.state.name)
-    found.applying()
+    found.applying(new_run_id())  # a resumed run keeps the run ID it claimed under
     return found
+
+
+def _claim(
+    session: CoopchainSession, change: ApprovedChange, run_id: str, take_over: str | None
+) -> None:
+    """Hold the proposal's apply claim on chain under ``run_id`` before any device is pushed:
+    one run pushes a change, whatever the state directories or machines of its executors.
+
+    Raises:
+        ClaimedByAnotherRun: another run holds it (and ``take_over`` does not name that
+            run); no device was touched.
+    """
+    proposal_id = change.proposal_id
+    current = session.coop.proposal(proposal_id).apply_run
+    if current.lower() == run_id.lower():
+        return  # this state directory's run, resumed
+    previous = current if int(current, 16) else ZERO_HASH
+    if int(previous, 16) and (take_over or "").lower() != previous.lower():
+        raise _claimed_elsewhere(proposal_id, previous, take_over)
+    try:
+        session.coop.claim_apply(session.account, proposal_id, run_id, previous)
+    except ApplyClaimed as exc:  # another run claimed it meanwhile
+        raise _claimed_elsewhere(proposal_id, exc.current_run, take_over) from exc
+
+
+def _claimed_elsewhere(
+    proposal_id: int, current: str, take_over: str | None
+) -> ClaimedByAnotherRun:
+    named = f", not the run --take-over named ({take_over})" if take_over else ""
+    return ClaimedByAnotherRun(
+        f"proposal {proposal_id} is being applied by another run (run {current}, claimed on "
+        f"chain{named}): this run touched no device. Let that run finish, and audit the change "
+        f"where it ran. Only if that run is gone for good (its machine and state directory "
+        f"lost), `coopchain apply {proposal_id} --take-over {current}` pushes from here: a "
+        "device it pushed that runs the approved config is verified, not pushed again, but "
+        "one it rolled back to its base would be pushed a second time",
+        proposal_id=proposal_id,
+        current_run=current,
+    )
 
 
 def _recorded_elsewhere(info: ProposalInfo, doing: str) -> AlreadyRecorded:
@@ -478,11 +518,16 @@ def apply_change(
     template: str | None = None,
     templates: Path = Path("templates"),
     revert_in: int | None = 300,
+    take_over: str | None = None,
 ) -> ChangeOutcome:
     """Push the approved change to its devices, verify each, record ONE verification.
 
-    Only the proposal's proposer or the executor named on chain may push it, one process at
-    a time per state directory (an OS file lock on the proposal, held for the whole run).
+    Only the proposal's proposer or the executor named on chain may push it, and one run
+    only: before any device is pushed, the run claims the change on chain under a random run
+    ID kept in its journal (a compare-and-swap in the contract), so that a second run, from
+    another state directory or machine, also of the same key, is refused with no device
+    touched; a rerun from the same state directory resumes under its run ID. Within a state
+    directory one process at a time applies it (an OS file lock, held for the whole run).
 
     An emergency change (declared with :func:`declare_emergency_change`) is applied while
     its ratification vote is still open (Active), by its proposer or executor only; it is
@@ -499,12 +544,19 @@ def apply_change(
     that another run just pushed the approved config to is verified, not pushed again. A
     rerun after a kill skips devices that already run the approved config and never records
     twice; its evidence is kept (``evidence.json``) only once recorded, and never replaced.
+    The journal notes each device before its commit: a rerun does not push again a device
+    a killed run began to push that runs its base config again (it is recorded failed).
+
+    Arguments:
+        take_over: the run ID of a run that holds the claim and is gone for good (its state
+            directory lost): this run takes the claim over from it and pushes.
 
     Raises:
         ChangeRefused: the proposal is not Approved (nor an Active emergency change), this
             key is neither its proposer nor its executor, its window is not open, its
             content does not match the chain, or another process of this state directory
             is applying it; no device was touched.
+        ClaimedByAnotherRun: another run holds the claim on chain; no device was touched.
         AlreadyRecorded: another run (another state directory) recorded the change; this
             run records nothing.
         ConfigError: a device of the manifest is not in the inventory; no device was touched.
@@ -527,6 +579,7 @@ def apply_change(
             template=template,
             templates=templates,
             revert_in=revert_in,
+            take_over=take_over,
         )
 
 
@@ -539,6 +592,7 @@ def _apply(
     template: str | None,
     templates: Path,
     revert_in: int | None,
+    take_over: str | None,
 ) -> ChangeOutcome:
     change = fetch_change(
         session.coop, proposal_id, states=(ProposalState.Approved,), emergency_active=True
@@ -569,8 +623,11 @@ def _apply(
     preflight_failed = failed_hosts(preflight)
     if not begun:  # nothing pushed yet: refuse the whole change, or push it
         _refuse_if_any(proposal_id, preflight_failed)
-    chain_now = session.client.now()  # the last chain read before the devices are pushed
     journal = _journal_for(session, change, found)
+    run_id = journal.read().apply_run
+    assert run_id is not None  # set by applying()
+    _claim(session, change, run_id, take_over)
+    chain_now = session.client.now()  # the last chain read before the devices are pushed
     # A host whose preflight failed otherwise (unreachable) fails alone, as does one a killed
     # run began to push that runs its base again; the others push exactly the config their
     # preflight checked.
