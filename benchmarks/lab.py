@@ -367,7 +367,8 @@ def render(measured: dict[str, Any], args: argparse.Namespace) -> str:
     if "ungated_reviewed_s" in result:
         out.append(target_line(result, "ungated_reviewed_s", "ungated reviewed"))
     out += [
-        f"chain transactions during the change: {result['chain_txs']} (propose + votes + record)",
+        f"chain transactions during the change: {result['chain_txs']} "
+        "(propose + votes + claim + record)",
         f"proposal content {measured['proposal']['content_bytes']:,} bytes of calldata, "
         f"propose gas {measured['proposal']['propose_gas']:,}",
         f"range over the runs: {spread}",

@@ -597,7 +597,7 @@ def render(measured: dict[str, Any], args: argparse.Namespace) -> str:
         target_line(result),
         target_line(result, "ungated_reviewed_s", "ungated reviewed"),
         f"chain transactions during the change: {result['chain_txs']} "
-        "(propose + votes + record; compare across N)",
+        "(propose + votes + claim + record; compare across N)",
         f"proposal content {measured['proposal']['content_bytes']:,} bytes of calldata, "
         f"propose gas {measured['proposal']['propose_gas']:,}",
         "chain s of a phase = wall time with a chain call in flight (an upper bound while "

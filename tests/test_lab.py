@@ -395,7 +395,7 @@ def test_approved_change_is_applied_verified_recorded_and_bgp_comes_up(site: Sit
     ), outcome.devices
     assert all(d.applied and not d.rolled_back for d in outcome.devices)
     sent_now = site.chain.w3.eth.get_transaction_count(site.owner.account.address)
-    assert sent_now - sent == 2  # ONE proposal and ONE record for four routers
+    assert sent_now - sent == 3  # ONE proposal, ONE claim and ONE record for four routers
     assert site.coop.proposal(report.proposal_id).evidence_root == outcome.evidence_root
     audit = audit_change(site.coop, report.proposal_id, site.owner.settings.journal_dir())
     assert audit.result == "pass"
