@@ -61,7 +61,7 @@ def test_lab_benchmark_json() -> None:
     }
     assert (payload["devices"], payload["chain"], payload["repeat"]) == (4, "embedded", 1)
     assert payload["gated_verified"] is True
-    assert payload["chain_txs"] == 5  # propose, two votes, one claim and one record for four routers
+    assert payload["chain_txs"] == 5  # propose, two votes, claim, record: for four routers
     for key in times:
         assert isinstance(payload[key], float)
         assert payload[key] > 0, key
