@@ -44,6 +44,7 @@ from nornir_coopchain.gate import (
     run_gated_change,
     wait_for_verdict,
 )
+from nornir_coopchain.gate import push as gate_push
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.journal import Journal
 from nornir_coopchain.model.content import ChangeWindow, EvidenceReport, hash_text
@@ -531,7 +532,6 @@ def _commit_confirm_times_out(site: Site, host: str) -> None:
 def test_an_auto_reverted_commit_is_recorded_as_failed(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nornir_coopchain.gate import apply as gate_apply
     from nornir_coopchain.plugins.tasks.coopchain_verify import coopchain_verify
 
     def late_verify(task: object, **kwargs: object) -> object:
@@ -539,7 +539,7 @@ def test_an_auto_reverted_commit_is_recorded_as_failed(
             _commit_confirm_times_out(site, "site17-r2")  # before the read-back
         return coopchain_verify(task, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(gate_apply, "coopchain_verify", late_verify)
+    monkeypatch.setattr(gate_push, "coopchain_verify", late_verify)
     before = running_hashes(site.nr)
     proposal_id = site.approved()
     outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
@@ -1140,7 +1140,7 @@ def test_a_driver_that_checks_the_base_in_its_commit_is_not_read_again_before_it
         reads.append(self.hostname)
         return get_config(self, *args, **kwargs)
 
-    push = gate_apply._push_host
+    push = gate_push._push_host
     landed: list[str] = []
 
     def out_of_band_first(task: Any, **kwargs: Any) -> Any:
@@ -1155,7 +1155,7 @@ def test_a_driver_that_checks_the_base_in_its_commit_is_not_read_again_before_it
         return push(task, **kwargs)
 
     monkeypatch.setattr(CoopchainSimDriver, "get_config", counted)
-    monkeypatch.setattr(gate_apply, "_push_host", out_of_band_first)
+    monkeypatch.setattr(gate_push, "_push_host", out_of_band_first)
     outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     assert {host: reads.count(host) for host in HOSTS if host != "site17-r2"} == {
         host: 2 for host in HOSTS if host != "site17-r2"

@@ -106,7 +106,7 @@ def apply(
     resume).
     """
     from nornir_coopchain.gate import apply_change, wait_for_verdict
-    from nornir_coopchain.gate.apply import ApplyInterrupted, resume_hint
+    from nornir_coopchain.gate.push import ApplyInterrupted, resume_hint
 
     def say(line: str) -> None:
         if not as_json:

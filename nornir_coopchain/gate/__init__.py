@@ -23,11 +23,12 @@ from pathlib import Path
 from nornir.core import Nornir
 from pydantic import BaseModel, ConfigDict
 
-from nornir_coopchain.gate.apply import ChangeOutcome, DeviceOutcome, apply_change
+from nornir_coopchain.gate.apply import apply_change
 from nornir_coopchain.gate.approved import ApprovedChange, fetch_change
 from nornir_coopchain.gate.audit import AuditReport, DeviceAudit, audit_change, audit_proof
 from nornir_coopchain.gate.cancel import cancel_change
 from nornir_coopchain.gate.dryrun import DryRunReport, dry_run_change, session_resource_set
+from nornir_coopchain.gate.outcome import ChangeOutcome, DeviceOutcome
 from nornir_coopchain.gate.propose import (
     MAX_CONTENT_BYTES,
     PreparedChange,

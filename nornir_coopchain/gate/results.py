@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from nornir_coopchain.chain.models import ProposalInfo
-    from nornir_coopchain.gate.apply import ChangeOutcome, DeviceOutcome
+    from nornir_coopchain.gate.outcome import ChangeOutcome, DeviceOutcome
     from nornir_coopchain.model.content import DeviceChange, EvidenceReport, ProposalContent
 
 __all__ = ["ChangeResult", "change_result"]
