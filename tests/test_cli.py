@@ -609,6 +609,17 @@ def test_a_member_who_is_neither_proposer_nor_executor_touches_no_device(
     assert run_json("audit", pid)["result"] == "pass"
 
 
+def _wait_for_push(state: Path, process: subprocess.Popen[bytes]) -> None:
+    """Wait (bounded, 120 s) until the apply under ``state`` notes its first device's push."""
+    for _ in range(2400):
+        if any(state.glob("changes/*/hosts/*.pushing")):
+            return
+        if process.poll() is not None:
+            pytest.fail(f"ended before a push: {process.communicate()[1][-2000:]!r}")
+        time.sleep(0.05)
+    pytest.fail("no push noted within 120 s")
+
+
 def _wait_for_phase(state: Path, phase: str, process: subprocess.Popen[bytes]) -> None:
     """Wait (bounded, 120 s) until a journal under ``state`` reaches ``phase``."""
     for _ in range(2400):
@@ -661,7 +672,7 @@ def test_chain_lost_while_applying_exits_4_naming_the_devices_pushed(workdir: Pa
         _slow_commits(workdir)
         before = _commits(workdir)
         process = _spawn(workdir, "apply", pid, *A)
-        _wait_for_phase(workdir / "state", "applying", process)
+        _wait_for_push(workdir / "state", process)  # claimed, pushing
         anvil.stop()
         code, payload = _finish(process)
     assert code == 4, payload

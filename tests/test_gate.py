@@ -1279,3 +1279,27 @@ def test_a_rerun_after_a_kill_in_the_push_pass_pushes_no_device_twice(
     assert outcome.state is ProposalState.VerificationFailed
     report = audit_change(site.coop, proposal_id, site.owner.settings.journal_dir())
     assert report.result == "fail"  # r3 (and r4) did not verify: the audit says so
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_the_chain_lost_at_the_claim_touches_no_device_and_a_rerun_claims_and_pushes(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nornir_coopchain.exceptions import ChainConnectionError
+
+    proposal_id = site.approved()
+    before = running_hashes(site.nr)
+
+    def gone(*_args: object, **_kwargs: object) -> None:
+        raise ChainConnectionError("cannot reach http://127.0.0.1:8545")
+
+    with monkeypatch.context() as lost:
+        lost.setattr(site.owner.coop, "claim_apply", gone)
+        with pytest.raises(ChainConnectionError, match="could not be used to claim") as raised:
+            apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert "no device was touched" in str(raised.value)
+    assert running_hashes(site.nr) == before
+    assert int(site.coop.proposal(proposal_id).apply_run, 16) == 0
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
+    assert int(site.coop.proposal(proposal_id).apply_run, 16) != 0

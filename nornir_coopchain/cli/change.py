@@ -352,6 +352,8 @@ def status(
     table.add_row("voting deadline", detail["deadline_utc"])
     table.add_row("window", span(info.window_start, info.window_end))
     table.add_row("devices", str(info.device_count))
+    if int(info.apply_run, 16):
+        table.add_row("apply claimed by", f"run {info.apply_run}")
     for mismatch in detail["declared_mismatches"]:
         table.add_row("[red]MISMATCH[/red]", f"[red]{escape(mismatch)}[/red]")
     out.print(table)

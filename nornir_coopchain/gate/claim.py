@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from nornir_coopchain.chain.errors import ApplyClaimed
 from nornir_coopchain.chain.models import ZERO_HASH
-from nornir_coopchain.exceptions import ChangeRefused, ClaimedByAnotherRun
+from nornir_coopchain.exceptions import (
+    ChainConnectionError,
+    ChainError,
+    ChangeRefused,
+    ClaimedByAnotherRun,
+    ContractError,
+)
 from nornir_coopchain.gate.approved import ApprovedChange
+from nornir_coopchain.gate.push import resume_hint
 from nornir_coopchain.session import CoopchainSession
 
 __all__ = ["check_applier", "claim_change"]
@@ -41,18 +48,26 @@ def claim_change(
     Raises:
         ClaimedByAnotherRun: another run holds it (and ``take_over`` does not name that
             run); no device was touched.
+        ChainConnectionError: the chain could not be used to claim it; no device was touched.
     """
     proposal_id = change.proposal_id
-    current = session.coop.proposal(proposal_id).apply_run
-    if current.lower() == run_id.lower():
-        return  # this state directory's run, resumed
-    previous = current if int(current, 16) else ZERO_HASH
-    if int(previous, 16) and (take_over or "").lower() != previous.lower():
-        raise _claimed_elsewhere(proposal_id, previous, take_over)
     try:
+        current = session.coop.proposal(proposal_id).apply_run
+        if current.lower() == run_id.lower():
+            return  # this state directory's run, resumed
+        previous = current if int(current, 16) else ZERO_HASH
+        if int(previous, 16) and (take_over or "").lower() != previous.lower():
+            raise _claimed_elsewhere(proposal_id, previous, take_over)
         session.coop.claim_apply(session.account, proposal_id, run_id, previous)
     except ApplyClaimed as exc:  # another run claimed it meanwhile
         raise _claimed_elsewhere(proposal_id, exc.current_run, take_over) from exc
+    except ChainError as exc:
+        if isinstance(exc, ContractError):
+            raise
+        raise ChainConnectionError(
+            f"the chain could not be used to claim proposal {proposal_id} "
+            f"({type(exc).__name__}: {exc}); no device was touched. {resume_hint(proposal_id)}"
+        ) from exc
 
 
 def _claimed_elsewhere(
