@@ -8,11 +8,10 @@ that mines a block every 0.3 s with the operators reading N blocks deep, and add
 up to N blocks): kill -9 of the playbook at any phase and restart,
 proxy faults (latency, connection reset before or after the node acted, stall, a lagging
 head) on any operator's node, a device that refuses the commit or silently reverts lines,
-a voter offline for a while, a second executor racing the playbook. Two last changes run
-out of time: one approved but not applied by its window's end and record grace (Expired),
-one nobody votes on by its deadline (Rejected); the clock is moved for them. It ends with
-the
-checks of :meth:`consortium.Consortium.check` and prints the figures as JSON (also kept in
+a voter offline for a while, a second executor racing the playbook; a change with a failing
+device is also raced or killed while it pushes. Two last changes run out of time: one
+approved but not applied by its window's end and record grace (Expired), one nobody votes
+on by its deadline (Rejected); the clock is moved for them. It ends with the checks of :meth:`consortium.Consortium.check` and prints the figures as JSON (also kept in
 ``artifacts/soak.json``).
 """
 
@@ -82,11 +81,15 @@ class Soak:
         self.kinds: dict[int, str] = {}
         self.outcomes: list[dict[str, Any]] = []
         self.kill_phases: dict[str, int] = {}
+        self.with_failing_device: dict[str, int] = {}  # faults that hit a change with one
         self.voter_restarts = 0
         self.offline: set[str] = set()  # voters kept offline on purpose
 
     def _fault(self, kind: str) -> None:
         self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def _count_failing(self, kind: str) -> None:
+        self.with_failing_device[kind] = self.with_failing_device.get(kind, 0) + 1
 
     def _plan(self, kind: str) -> list[tuple[float, str]]:
         """(seconds after the start, fault) for one change: one to three of them."""
@@ -163,6 +166,9 @@ class Soak:
                 self._fault("device_reverts")
         spec = {"change": k, "kind": kind, "faults": faults}
         plan = self._plan(kind) if kind in ("approve", "reject") else []
+        if faults:  # the failing device's push must be done once whatever else happens
+            extra = self.rng.choice(("race", "kill_applying"))
+            plan = sorted([*plan, (self.rng.uniform(0.3, 2.0), extra)])
         if kind == "expire":
             (self.c.out / f"{k}.hold").touch()
         started = time.monotonic()
@@ -185,12 +191,16 @@ class Soak:
                     kill_in = None
                     self._fault("kill_proposer")
                     self.kill_phases[phase] = self.kill_phases.get(phase, 0) + 1
+                    if faults:
+                        self._count_failing(f"kill_proposer_{phase}")
                     injected.append(now)
                     process = self.c.playbook(spec)
             while plan and now - started >= plan[0][0]:
                 _, fault = plan.pop(0)
                 if fault == "kill":  # when the playbook reaches a phase picked at random
                     kill_in = (now - started, self.rng.choice(KILL_PHASES))
+                elif fault == "kill_applying":  # while it pushes
+                    kill_in = (now - started, "applying")
                 elif fault == "proxy":
                     self._proxy_fault(now, clear_at)
                     injected.append(now)
@@ -210,6 +220,8 @@ class Soak:
             if raced and pid_file.exists() and self.c.operators["A2"].process is None:
                 self.c.playbook({**spec, "race": True}, "A2")
                 self._fault("racing_executor")
+                if faults:
+                    self._count_failing("racing_executor")
                 injected.append(now)
             racer = self.c.operators["A2"].process
             race_result = self.c.out / f"{k}.race.json"
@@ -288,6 +300,7 @@ def test_soak(tmp_path: Path, own_anvil: AnvilProcess) -> None:
         "proposals_by_state": states,
         "faults_injected": dict(sorted(soak.faults.items())),
         "playbook_kills_by_phase": dict(sorted(soak.kill_phases.items())),
+        "faults_on_changes_with_a_failing_device": dict(sorted(soak.with_failing_device.items())),
         "playbook_restarts_after_failure": soak.restarts,
         "voter_restarts_after_failure": soak.voter_restarts,
         "max_recovery_seconds": round(max(soak.recoveries, default=0.0), 1),
