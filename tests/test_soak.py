@@ -11,7 +11,8 @@ head) on any operator's node, a device that refuses the commit or silently rever
 a voter offline for a while, a second executor racing the playbook; a change with a failing
 device is also raced or killed while it pushes. Two last changes run out of time: one
 approved but not applied by its window's end and record grace (Expired), one nobody votes
-on by its deadline (Rejected); the clock is moved for them. It ends with the checks of :meth:`consortium.Consortium.check` and prints the figures as JSON (also kept in
+on by its deadline (Rejected); the clock is moved for them. It ends with the checks of
+:meth:`consortium.Consortium.check` and prints the figures as JSON (also kept in
 ``artifacts/soak.json``).
 """
 
