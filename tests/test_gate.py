@@ -1303,3 +1303,46 @@ def test_the_chain_lost_at_the_claim_touches_no_device_and_a_rerun_claims_and_pu
     outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
     assert int(site.coop.proposal(proposal_id).apply_run, 16) != 0
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_ctrl_c_as_the_push_pass_starts_still_waits_for_the_devices_in_flight(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGINT while the push thread is being started: the pass it started is waited
+    for (no session closed under a commit), Ctrl-C is reported as ApplyInterrupted, and a
+    rerun verifies every device, none pushed twice."""
+    import signal
+    import threading
+
+    from napalm_coopchain_sim.driver import CoopchainSimDriver
+    from nornir_coopchain.gate.push import ApplyInterrupted
+
+    proposal_id = site.approved()
+    start = threading.Thread.start
+
+    def interrupted_start(self: threading.Thread) -> None:
+        start(self)
+        if self.name.startswith("coopchain-apply-"):
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C, as the thread has just started
+
+    commits: list[str] = []
+    commit = CoopchainSimDriver.commit_config
+
+    def counted(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
+        commit(self, *args, **kwargs)
+        commits.append(self.hostname)
+
+    monkeypatch.setattr(CoopchainSimDriver, "commit_config", counted)
+    with monkeypatch.context() as ctrl_c:
+        ctrl_c.setattr(threading.Thread, "start", interrupted_start)
+        stopped: BaseException | None = None
+        try:  # not pytest.raises: a bare KeyboardInterrupt would end the whole session
+            apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+        except KeyboardInterrupt as exc:
+            stopped = exc
+    assert isinstance(stopped, ApplyInterrupted), f"Ctrl-C escaped the wait: {stopped!r}"
+    assert sorted(stopped.pushed) == sorted(commits)
+    outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
+    assert sorted(commits) == sorted(HOSTS)  # each once, by one run or the other

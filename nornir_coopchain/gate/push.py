@@ -3,6 +3,7 @@ stops the pushes not yet started while those in flight finish; the journal notes
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterable
 
@@ -20,6 +21,8 @@ from nornir_coopchain.plugins.tasks.coopchain_apply import coopchain_apply
 from nornir_coopchain.plugins.tasks.coopchain_verify import coopchain_verify
 
 __all__ = ["ApplyInterrupted", "devices_summary", "push_devices", "resume_hint"]
+
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def push_devices(
@@ -63,11 +66,19 @@ def push_devices(
         finally:
             finished.set()
 
-    # Waited on through an Event, not Thread.join: a KeyboardInterrupt landing inside join()
-    # can leave the thread marked as ended while it still runs (CPython 3.11), and the
-    # devices in flight would then lose their session mid-commit.
-    threading.Thread(target=work, name=f"coopchain-apply-{proposal_id}", daemon=True).start()
+    # Once started, the pass is always waited for (else the caller would close the devices'
+    # sessions under the commits in flight): Ctrl-C and kill are held while it starts, so
+    # that they land in the wait below, and the wait is on an Event, not Thread.join (a
+    # KeyboardInterrupt inside join() can mark a running thread ended, CPython 3.11).
+    thread = threading.Thread(target=work, name=f"coopchain-apply-{proposal_id}", daemon=True)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
+        thread.start()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # one held meanwhile lands here
         while not finished.wait(0.1):
             pass
     except KeyboardInterrupt:
