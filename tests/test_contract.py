@@ -497,6 +497,50 @@ def test_governance_changes_members_without_touching_proposals_in_flight(
         coop._send(people[0], coop.contract.functions.setMemberWeight(1, 5))
 
 
+def test_a_proposal_keeps_and_shows_the_rule_it_was_created_under(
+    chain: ChainClient, people: list[LocalAccount]
+) -> None:
+    """Governance turns the site from Supermajority 6667 bps (quorum 5000) into a simple
+    majority: the proposal made before is still decided, and shown, under the old rule."""
+    coop = deploy(
+        chain,
+        people[:5],
+        {SITE: policy(AggregationRule.Supermajority, threshold_bps=6667, quorum_bps=5000)},
+    )
+    before = propose(coop, people[0]).proposal_id
+    simple = policy(AggregationRule.SimpleMajority)
+    content = coop.governance_content([coop.configure_resource_set_call(SITE, simple)])
+    governance = propose(coop, people[0], resource_set=coop.governance_set, content=content)
+    for voter in people[1:5]:
+        coop.cast_vote(voter, governance.proposal_id, VoteType.Approve)
+    coop.execute_governance(people[7], governance.proposal_id, content)
+    assert coop.resource_set(SITE).rule is AggregationRule.SimpleMajority
+    after = propose(coop, people[0]).proposal_id
+
+    info = coop.proposal(before)
+    assert (info.rule, info.threshold_bps, info.quorum_bps) == (
+        AggregationRule.Supermajority,
+        6667,
+        5000,
+    )
+    assert info.rule_label == "Supermajority 6667 bps, quorum 5000 bps"
+    fresh = coop.proposal(after)
+    assert (fresh.rule, fresh.threshold_bps, fresh.quorum_bps) == (
+        AggregationRule.SimpleMajority,
+        0,
+        0,
+    )
+    # The same votes on both: 2 of 3 cast approve (66.66 % < 66.67 %) rejects the first only.
+    for pid in (before, after):
+        votes = (VoteType.Approve, VoteType.Approve, VoteType.Reject, VoteType.Abstain)
+        for voter, vote in zip(people[1:5], votes, strict=True):
+            if coop.state(pid) is ProposalState.Active:
+                coop.cast_vote(voter, pid, vote)
+    assert coop.state(before) is ProposalState.Rejected
+    assert coop.state(after) is ProposalState.Approved
+    assert coop.proposal(before).rule is AggregationRule.Supermajority  # kept after the verdict
+
+
 def test_key_rotation(coop: CoopChain, people: list[LocalAccount]) -> None:
     created = propose(coop, people[0])
     consent = coop.sign_key_rotation(people[6], people[2].address)

@@ -133,6 +133,11 @@ def test_contract_matches_reference_model(chain: ChainClient, scenario: Scenario
         snapshot.total_units,
     )
     assert (info.veto_mask, info.required_mask) == (snapshot.veto_mask, snapshot.required_mask)
+    assert (info.rule, info.threshold_bps, info.quorum_bps) == (
+        snapshot.rule,
+        snapshot.threshold_bps,
+        snapshot.quorum_bps,
+    )
 
     tally = snapshot.tally()
     state = ProposalState.Active

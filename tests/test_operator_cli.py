@@ -17,14 +17,18 @@ from typing import Any
 
 import pytest
 import yaml
+from coop_helpers import propose as sign_and_propose
 from typer.testing import CliRunner
 
 from nornir_coopchain import __version__
+from nornir_coopchain.chain.accounts import dev_accounts
 from nornir_coopchain.chain.client import ChainClient
+from nornir_coopchain.chain.contract import CoopChain
 from nornir_coopchain.chain.deployment import DeploymentSpec
 from nornir_coopchain.chain.devchain import AnvilProcess, find_anvil
 from nornir_coopchain.cli import app
 from nornir_coopchain.cli.member import record_member
+from nornir_coopchain.model.rules import AggregationRule
 
 ROOT = Path(__file__).resolve().parents[1]
 A, B, C = ("--dev-account", "0"), ("--dev-account", "1"), ("--dev-account", "2")
@@ -285,3 +289,64 @@ def test_canceling_the_pending_proposal_lets_the_change_be_declared_an_emergency
         True,
         False,
     )
+
+
+@pytest.mark.anvil
+def _table_rows(text: str) -> list[tuple[str, ...]]:
+    """The rows of a printed table, each cell's wrapped lines joined with spaces (a line whose
+    first cell is empty continues the row above)."""
+    rows: list[list[list[str]]] = []
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if not cells:
+            continue
+        if cells[0] or not rows:
+            rows.append([[cell] for cell in cells])
+        else:
+            for parts, cell in zip(rows[-1], cells, strict=True):
+                parts.append(cell)
+    return [tuple(" ".join(p for p in parts if p) for parts in row) for row in rows]
+
+
+def test_status_and_show_name_the_rule_a_proposal_was_created_under(
+    deployed: Path, own_anvil: AnvilProcess
+) -> None:
+    """Governance turns TOWER-017 into a simple majority after #1 was proposed: status and show
+    still say #1 is decided under Supermajority 6667 bps, and that the set's rule is now
+    another."""
+    pid = str(run_json("propose", *TITLE, "--yes", *A)["proposal_id"])
+    listed = run_json("status")
+    with ChainClient.connect(own_anvil.url) as client:
+        coop = CoopChain(client, listed["contract"])
+        owner = dev_accounts(client, 1)[0]
+        site = coop.resource_set("TOWER-017")
+        simple = site.model_copy(
+            update={"rule": AggregationRule.SimpleMajority, "threshold_bps": 0, "quorum_bps": 0}
+        )
+        calls = coop.governance_content([coop.configure_resource_set_call("TOWER-017", simple)])
+        governance = sign_and_propose(coop, owner, resource_set=coop.governance_set, content=calls)
+        gid = str(governance.proposal_id)
+        for voter in (B, C):
+            run_json("vote", gid, "approve", *voter)
+        coop.execute_governance(owner, int(gid), calls)
+
+    was = {"name": "Supermajority", "threshold_bps": 6667, "quorum_bps": 5000}
+    now = {"name": "SimpleMajority", "threshold_bps": 0, "quorum_bps": 0}
+    for detail in (run_json("status", pid), run_json("show", pid)):
+        assert detail["rule"] == {**was, "label": "Supermajority 6667 bps, quorum 5000 bps"}
+        assert detail["current_rule"] == {**now, "label": "SimpleMajority"}
+        assert detail["rule_changed"] is True
+    [row] = [row for row in run_json("status")["proposals"] if row["proposal_id"] == int(pid)]
+    assert (row["rule"]["name"], row["rule_changed"]) == ("Supermajority", True)
+    said = (
+        "decided under Supermajority 6667 bps, quorum 5000 bps (the set's rule when proposed); "
+        "the set's rule is now SimpleMajority"
+    )
+    assert dict(_table_rows(run("status", pid).stdout))["rule"] == said
+    assert said in run("show", pid).stdout
+    listing = run("status").stdout
+    [listed_row] = [row for row in _table_rows(listing) if row[0] == pid]
+    assert "Supermajority 6667 bps, quorum 5000 bps *" in listed_row
+    assert "governance has changed the set's rule since" in listing
+    governed = run_json("status", gid)
+    assert (governed["rule"]["name"], governed["rule_changed"]) == ("Unanimous", False)

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from coop_helpers import propose
 from eth_account import Account
 from nornir.core.inventory import ConnectionOptions
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
-from web_site import HOSTS, REPO, WebSite, build_site
+from web_site import HOSTS, REPO, SITE, WebSite, build_site
 
 from nornir_coopchain import session as sessions
 from nornir_coopchain.chain.client import ChainClient
@@ -23,7 +24,7 @@ from nornir_coopchain.cli import app as cli
 from nornir_coopchain.gate import audit_change, audit_proof, run_emergency_change
 from nornir_coopchain.journal import Journal
 from nornir_coopchain.model.content import EvidenceProof, EvidenceReport
-from nornir_coopchain.model.rules import VoteType
+from nornir_coopchain.model.rules import AggregationRule, VoteType
 from nornir_coopchain.web import Dashboard, create_app
 
 RECORDED, OPEN = 1, 2
@@ -74,15 +75,18 @@ def test_list_shows_each_proposal_with_window_state_votes_and_rule(
         "OPERATOR-A",
         "TOWER-017",
     )
-    assert row["votes"] | {"rule": None, "threshold": None} == {
+    assert row["votes"] | {"threshold": None} == {
         "approve": 2,
         "reject": 0,
         "abstain": 0,
         "total": 2,
-        "rule": None,
+        "rule": "Supermajority",
         "threshold": None,
+        "threshold_bps": 6667,
+        "quorum_bps": 5000,
+        "current_rule": None,  # the set's rule has not changed since
+        "current_threshold": None,
     }
-    assert row["votes"]["rule"] == "Supermajority"
     assert "66.67%" in row["votes"]["threshold"]
     assert (row["emergency"], row["unratified"], row["recorded"]) == (False, False, True)
     assert listed[OPEN]["state"] == "Active"
@@ -332,3 +336,53 @@ def test_rolled_back_device_and_unratified_emergency_are_shown(tmp_path: Path) -
     assert (rows[emergency]["emergency"], rows[emergency]["unratified"]) == (True, True)
     assert (rows[failed]["emergency"], rows[failed]["unratified"]) == (False, False)
     assert "UNRATIFIED EMERGENCY" in listing
+
+
+def test_a_proposal_shows_the_rule_it_was_created_under_after_governance_changed_it(
+    tmp_path: Path,
+) -> None:
+    """An auditor's question: which rule decided this proposal? The one snapshotted when it
+    was created, not the set's rule after a later governance change (said as well)."""
+    with ChainClient.connect("embedded://", receipt_timeout=10) as chain:
+        site = build_site(chain, tmp_path)
+        before = site.open_proposal()
+        coop, voters = site.coop, [v.session.account for v in site.voters.values()]
+        simple = coop.resource_set(SITE).model_copy(
+            update={"rule": AggregationRule.SimpleMajority, "threshold_bps": 0, "quorum_bps": 0}
+        )
+        calls = coop.governance_content([coop.configure_resource_set_call(SITE, simple)])
+        owner = site.owner.account
+        governance = propose(coop, owner, resource_set=coop.governance_set, content=calls)
+        for voter in voters:
+            coop.cast_vote(voter, governance.proposal_id, VoteType.Approve)
+        coop.execute_governance(owner, governance.proposal_id, calls)
+        after = propose(coop, owner, resource_set=SITE).proposal_id  # under the new rule
+        client = TestClient(create_app(site.dashboard(), operator="OPERATOR-A"))
+        rows = {row["proposal_id"]: row for row in client.get("/api/proposals").json()["proposals"]}
+        detail = client.get(f"/api/proposals/{before}").json()
+        page = client.get(f"/proposals/{before}").text
+        listing = client.get("/").text
+        site.nr.close_connections()
+        sessions.forget_all()
+    votes = rows[before]["votes"]
+    assert (votes["rule"], votes["threshold_bps"], votes["quorum_bps"]) == (
+        "Supermajority",
+        6667,
+        5000,
+    )
+    assert "66.67%" in votes["threshold"]
+    assert (votes["current_rule"], votes["current_threshold"]) == (
+        "SimpleMajority",
+        "more approve than reject; any veto holder's reject rejects",
+    )
+    assert detail["row"]["votes"] == votes
+    said = (
+        "decided under Supermajority (the set's rule when proposed); the set's rule is now "
+        "SimpleMajority: more approve than reject"
+    )
+    assert said in page
+    assert said in listing
+    assert (rows[after]["votes"]["rule"], rows[after]["votes"]["current_rule"]) == (
+        "SimpleMajority",
+        None,
+    )

@@ -15,7 +15,7 @@ from eth_utils.address import is_address, to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from nornir_coopchain.model.content import resource_set_id, resource_set_name
-from nornir_coopchain.model.rules import ProposalState, VoteType
+from nornir_coopchain.model.rules import AggregationRule, ProposalState, VoteType, rule_label
 
 __all__ = [
     "Address",
@@ -197,6 +197,19 @@ class ProposalInfo(_Frozen):
     the vote, and must be ratified by the normal rule by ``vote_end``."""
     apply_run: Hex32 = ZERO_HASH
     """The run ID that holds the apply claim (``claimApply``); zero until a run claimed it."""
+    rule: AggregationRule
+    """The resource set's aggregation rule when the proposal was created: the one that decides
+    its verdict, whatever governance changed since (``CoopChain.resource_set`` is the set's
+    current policy)."""
+    threshold_bps: int = Field(ge=0, le=10_000)
+    """The threshold snapshotted with ``rule`` (Supermajority, WeightedThreshold)."""
+    quorum_bps: int = Field(ge=0, le=10_000)
+    """The participation quorum snapshotted with ``rule``."""
+
+    @property
+    def rule_label(self) -> str:
+        """The rule that decides this proposal in one line (``Supermajority 6667 bps``)."""
+        return rule_label(self.rule, self.threshold_bps, self.quorum_bps)
 
     @property
     def recorded(self) -> bool:
@@ -241,6 +254,9 @@ class ProposalInfo(_Frozen):
             evidence_root,
             emergency,
             apply_run,
+            rule,
+            threshold_bps,
+            quorum_bps,
         ) = view
         return cls(
             proposal_id=proposal_id,
@@ -267,6 +283,9 @@ class ProposalInfo(_Frozen):
             evidence_root=bytes32_hex(evidence_root),
             emergency=emergency,
             apply_run=bytes32_hex(apply_run),
+            rule=AggregationRule(rule),
+            threshold_bps=threshold_bps,
+            quorum_bps=quorum_bps,
         )
 
 

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from nornir_coopchain.chain.contract import CoopChain
     from nornir_coopchain.chain.models import ProposalInfo
     from nornir_coopchain.model.content import ChangeWindow, DeviceChange, ProposalContent
+    from nornir_coopchain.model.rules import ResourceSetPolicy
     from nornir_coopchain.settings import CoopchainSettings
 
 __all__ = ["app"]
@@ -254,12 +255,56 @@ def _ratification(info: ProposalInfo) -> str | None:
     return "ratified" if info.ratified else "pending"
 
 
-def _summary(info: ProposalInfo) -> dict[str, Any]:
+def _policies(coop: CoopChain, infos: list[ProposalInfo]) -> dict[str, ResourceSetPolicy]:
+    """The current policy of each resource set the proposals belong to."""
+    return {name: coop.resource_set(name) for name in sorted({i.resource_set for i in infos})}
+
+
+def _current_label(policy: ResourceSetPolicy) -> str:
+    from nornir_coopchain.model.rules import rule_label
+
+    return rule_label(policy.rule, policy.threshold_bps, policy.quorum_bps)
+
+
+def _rule_json(info: ProposalInfo, now: ResourceSetPolicy) -> dict[str, Any]:
+    """The rule the proposal was created under (it decides the verdict) and its set's current
+    one, which governance may have changed since."""
+    current = _current_label(now)
+    return {
+        "rule": {
+            "name": info.rule.name,
+            "threshold_bps": info.threshold_bps,
+            "quorum_bps": info.quorum_bps,
+            "label": info.rule_label,
+        },
+        "current_rule": {
+            "name": now.rule.name,
+            "threshold_bps": now.threshold_bps,
+            "quorum_bps": now.quorum_bps,
+            "label": current,
+        },
+        "rule_changed": current != info.rule_label,
+    }
+
+
+def _rule_text(info: ProposalInfo, now: ResourceSetPolicy) -> str:
+    """``decided under Supermajority 6667 bps``; with the set's rule now if it changed since."""
+    current = _current_label(now)
+    if current == info.rule_label:
+        return f"decided under {info.rule_label}"
+    return (
+        f"decided under {info.rule_label} (the set's rule when proposed); "
+        f"the set's rule is now {current}"
+    )
+
+
+def _summary(info: ProposalInfo, now: ResourceSetPolicy) -> dict[str, Any]:
     return {
         "proposal_id": info.proposal_id,
         "resource_set": info.resource_set,
         "state": info.state.name,
         "tally": tally(info),
+        **_rule_json(info, now),
         "window": _window_json(info.window_start, info.window_end),
         "emergency": info.emergency,
         "ratification": _ratification(info),
@@ -309,13 +354,15 @@ def status(
         with reader(settings) as coop:
             if proposal_id is None:
                 infos = [coop.proposal(pid) for pid in range(1, coop.proposal_count() + 1)]
+                policies = _policies(coop, infos)
             else:
                 check_proposal(coop, proposal_id)
                 info = coop.proposal(proposal_id)
+                policy = coop.resource_set(info.resource_set)
                 patterns = tenant_patterns(inventory)
                 declared = check_proposal_declared(coop, proposal_id, patterns)
                 detail = {
-                    **_summary(info),
+                    **_summary(info, policy),
                     "electorate": _operators(coop, info.electorate_mask),
                     "voted": _operators(coop, info.voted_mask),
                     "veto": _operators(coop, info.veto_mask),
@@ -329,16 +376,28 @@ def status(
                 }
     if proposal_id is None:
         if as_json:
-            emit({"contract": settings.contract, "proposals": [_summary(i) for i in infos]})
+            summaries = [_summary(i, policies[i.resource_set]) for i in infos]
+            emit({"contract": settings.contract, "proposals": summaries})
             return
-        table = Table("ID", "resource set", "state", "votes y/n/a", "window")
+        table = Table("ID", "resource set", "state", "votes y/n/a", "rule", "window")
+        changed = False
         for item in infos:
             units = tally(item)
             votes = f"{units['approve']}/{units['reject']}/{units['abstain']} of {units['total']}"
             window = span(item.window_start, item.window_end)
             state = _state_text(item)
-            table.add_row(str(item.proposal_id), item.resource_set, state, votes, window)
+            rule = item.rule_label
+            if _current_label(policies[item.resource_set]) != rule:
+                changed = True
+                rule += " [yellow]*[/yellow]"
+            table.add_row(str(item.proposal_id), item.resource_set, state, votes, rule, window)
         out.print(table)
+        if changed:
+            out.print(
+                "[yellow]*[/yellow] the rule the proposal was created under (it decides the "
+                "verdict); governance has changed the set's rule since: `coopchain status ID` "
+                "shows both"
+            )
         return
     if as_json:
         emit(detail)
@@ -347,6 +406,7 @@ def status(
     table.add_row("state", _state_text(info))
     table.add_row("resource set", info.resource_set)
     table.add_row("tally", tally_text(info))
+    table.add_row("rule", _rule_text(info, policy))
     for key in ("electorate", "voted", "veto"):
         table.add_row(key, ", ".join(detail[key]) or "-")
     table.add_row("voting deadline", detail["deadline_utc"])
@@ -418,6 +478,7 @@ def show(
             check_proposal(coop, proposal_id)
             change = fetch_change(coop, proposal_id)
             declared = check_declared(coop, change, tenant_patterns(inventory))
+            policy = coop.resource_set(change.proposal.resource_set)
         content, info = change.content, change.proposal
         checks = _rerender(inventory, templates, content, settings) if rerender else {}
     mismatch = bool(declared) or any(not check["match"] for check in checks.values())
@@ -434,6 +495,7 @@ def show(
                 "content_hash": info.content_hash,
                 "manifest_root": info.manifest_root,
                 "resource_set": content.resource_set,
+                **_rule_json(info, policy),
                 "title": content.title,
                 "description": content.description,
                 "window": _window_json(content.window.start, content.window.end),
@@ -451,6 +513,7 @@ def show(
             f"{content.resource_set}, window {span(content.window.start, content.window.end)}; "
             "content matches its on-chain hash and manifest root"
         )
+        out.print(_rule_text(info, policy))
         for item in declared:
             out.print(f"[red]MISMATCH[/red]: {escape(item)}")
         _show_diffs(content.devices)

@@ -37,6 +37,7 @@ __all__ = [
     "early_verdict",
     "final_verdict",
     "passes",
+    "rule_label",
     "shortfalls",
     "vote_outcome",
     "window_error",
@@ -470,6 +471,17 @@ def window_error(
     if start > now + policy.max_lead:
         return "WindowTooFarAhead"
     return None
+
+
+def rule_label(rule: AggregationRule, threshold_bps: int, quorum_bps: int) -> str:
+    """A rule in one line, e.g. ``Supermajority 6667 bps, quorum 5000 bps``: the threshold
+    only for the rules that have one, the quorum only when there is one. Two policies (or a
+    proposal's snapshot and its set's current policy) decide alike when their labels match.
+    """
+    label = rule.name
+    if rule in (AggregationRule.Supermajority, AggregationRule.WeightedThreshold):
+        label += f" {threshold_bps} bps"
+    return f"{label}, quorum {quorum_bps} bps" if quorum_bps else label
 
 
 def _indices(mask: int) -> str:

@@ -34,7 +34,7 @@ from nornir_coopchain.gate.audit import DeviceAudit, audit_change
 from nornir_coopchain.journal import HostRecord, Journal
 from nornir_coopchain.model.content import EvidenceReport, ProposalContent
 from nornir_coopchain.model.diffs import touched_tenants
-from nornir_coopchain.model.rules import AggregationRule, ProposalState, ResourceSetPolicy
+from nornir_coopchain.model.rules import AggregationRule, ProposalState, rule_label
 from nornir_coopchain.model.times import iso
 
 __all__ = [
@@ -69,14 +69,23 @@ class Window(_View):
 
 
 class Votes(_View):
-    """The units cast so far against the resource set's rule."""
+    """The units cast so far against the rule the proposal was created under (snapshotted on
+    chain: it decides the verdict whatever governance changed since)."""
 
     approve: int
     reject: int
     abstain: int
     total: int
     rule: str
+    """The proposal's rule: its name."""
     threshold: str
+    """What the proposal's rule needs, in words (threshold, quorum, veto)."""
+    threshold_bps: int
+    quorum_bps: int
+    current_rule: str | None = None
+    """The resource set's rule now, when governance changed it since the proposal (else None)."""
+    current_threshold: str | None = None
+    """What the set's current rule needs, in words, when it changed (else None)."""
 
 
 class ProposalRow(_View):
@@ -188,20 +197,22 @@ class EventBatch(_View):
     events: tuple[EventView, ...]
 
 
-def rule_text(policy: ResourceSetPolicy) -> tuple[str, str]:
+def rule_text(
+    rule: AggregationRule, threshold_bps: int, quorum_bps: int, veto_mask: int
+) -> tuple[str, str]:
     """The rule's name and what it needs, in words."""
-    pct = f"{policy.threshold_bps / 100:g}%"
+    pct = f"{threshold_bps / 100:g}%"
     needs = {
         AggregationRule.Unanimous: "every voter approves or abstains, none rejects",
         AggregationRule.SimpleMajority: "more approve than reject",
         AggregationRule.Supermajority: f"approve ≥ {pct} of approve + reject",
         AggregationRule.WeightedThreshold: f"approve ≥ {pct} of all units",
-    }[policy.rule]
-    if policy.quorum_bps:
-        needs += f"; quorum {policy.quorum_bps / 100:g}% of units cast"
-    if policy.veto_mask:
+    }[rule]
+    if quorum_bps:
+        needs += f"; quorum {quorum_bps / 100:g}% of units cast"
+    if veto_mask:
         needs += "; any veto holder's reject rejects"
-    return policy.rule.name, needs
+    return rule.name, needs
 
 
 def _hunks(diff: str, patterns: Mapping[str, Sequence[str]] | None) -> tuple[Hunk, ...]:
@@ -323,7 +334,12 @@ class Dashboard:
         return self._content[proposal_id]
 
     def _votes(self, info: ProposalInfo) -> Votes:
-        rule, threshold = rule_text(self.coop.resource_set(info.resource_set))
+        """The tally against the proposal's snapshotted rule (and its veto holders), with the
+        set's current rule when governance changed it since."""
+        rule, threshold = rule_text(info.rule, info.threshold_bps, info.quorum_bps, info.veto_mask)
+        now = self.coop.resource_set(info.resource_set)
+        changed = rule_label(now.rule, now.threshold_bps, now.quorum_bps) != info.rule_label
+        current = rule_text(now.rule, now.threshold_bps, now.quorum_bps, now.veto_mask)
         return Votes(
             approve=info.approve_units,
             reject=info.reject_units,
@@ -331,6 +347,10 @@ class Dashboard:
             total=info.total_units,
             rule=rule,
             threshold=threshold,
+            threshold_bps=info.threshold_bps,
+            quorum_bps=info.quorum_bps,
+            current_rule=current[0] if changed else None,
+            current_threshold=current[1] if changed else None,
         )
 
     def _row(self, info: ProposalInfo) -> ProposalRow:

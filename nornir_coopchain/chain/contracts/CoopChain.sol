@@ -495,6 +495,8 @@ contract CoopChain is ICoopChain {
     }
 
     /// @inheritdoc ICoopChain
+    /// @dev The rule, threshold and quorum come from the ballot box and the snapshot, the slots the
+    /// verdict is computed from (nothing is stored twice); all zero for an unknown proposal.
     function proposal(uint256 proposalId) external view returns (ProposalView memory summary) {
         ProposalCore storage p = _proposals[proposalId];
         BallotBox memory box = p.box;
@@ -530,6 +532,9 @@ contract CoopChain is ICoopChain {
         }
         summary.emergency = box.flags & _FLAG_EMERGENCY != 0;
         summary.applyRun = p.applyRun;
+        summary.rule = box.rule;
+        summary.thresholdBps = box.thresholdBps;
+        summary.quorumBps = snapshot.quorumBps;
     }
 
     /// @inheritdoc ICoopChain

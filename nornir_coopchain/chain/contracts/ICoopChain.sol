@@ -98,7 +98,9 @@ interface ICoopChain {
         bytes signature; // 65-byte ECDSA, or anything the voter's EIP-1271 wallet accepts
     }
 
-    /// @dev A proposal's on-chain summary (hashes and packed fields only).
+    /// @dev A proposal's on-chain summary (hashes and packed fields only). `rule`, `thresholdBps`
+    /// and `quorumBps` are the resource set's when the proposal was created: they decide its verdict
+    /// whatever `configureResourceSet` changed since (see `resourceSet` for the set's current ones).
     struct ProposalView {
         ProposalState state;
         bytes32 resourceSet;
@@ -123,6 +125,9 @@ interface ICoopChain {
         bytes32 evidenceRoot; // zero until a verification is recorded
         bool emergency; // declared with declareEmergency (break-glass)
         bytes32 applyRun; // the run that claimed the apply (claimApply); zero until claimed
+        AggregationRule rule; // the aggregation rule snapshotted at creation (decides the verdict)
+        uint16 thresholdBps; // the threshold snapshotted at creation (Supermajority / WeightedThreshold)
+        uint16 quorumBps; // the participation quorum snapshotted at creation
     }
 
     // ---------------------------------------------------------------- errors
