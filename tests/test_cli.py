@@ -652,6 +652,11 @@ def test_ctrl_c_while_applying_names_the_devices_pushed_and_a_rerun_resumes(
     after = _commits(workdir)
     assert sorted(error["pushed"]) == [h for h in SITE_HOSTS if after[h] != before[h]]
     assert run_json("status", pid)["state"] == "Approved"  # nothing recorded
+    [journal] = run_json("journal", "list")["journals"]
+    assert journal["devices_begun"] == journal["devices_done"]  # the pushes in flight ended
+    assert sorted(error["pushed"]) == journal["devices_done"]
+    if journal["devices_begun"]:  # then it pushed under its claim
+        assert journal["apply_run"] == run_json("status", pid)["apply_run"]
 
     resumed = run_json("apply", pid, *A)
     assert resumed["state"] == "Verified"

@@ -55,6 +55,7 @@ def _journals(inventory: Path) -> tuple[Path, list[tuple[Journal, ChangeJournal]
 
 def _row(journal: Journal, record: ChangeJournal) -> dict[str, Any]:
     content = journal.content()
+    begun, done = journal.pushes()
     return {
         "id": journal.path.name,
         "phase": record.phase,
@@ -64,6 +65,9 @@ def _row(journal: Journal, record: ChangeJournal) -> dict[str, Any]:
         "window_start": content.window.start,
         "chain_id": record.chain_id,
         "contract": record.contract,
+        "apply_run": record.apply_run,
+        "devices_begun": sorted(begun),
+        "devices_done": sorted(done),
         "path": str(journal.path),
     }
 
@@ -72,7 +76,8 @@ def _row(journal: Journal, record: ChangeJournal) -> dict[str, Any]:
 def list_journals(
     inventory: InventoryOption = Path("inventory"), as_json: JsonOption = False
 ) -> None:
-    """Every change journal of this state directory: phase, proposal, title."""
+    """Every change journal of this state directory: phase, proposal, title (with ``--json``
+    also the run ID it claimed the apply under, and the devices whose push began and ended)."""
     with outcome(as_json):
         root, found = _journals(inventory)
         rows = [_row(journal, record) for journal, record in found]
