@@ -1346,3 +1346,63 @@ def test_ctrl_c_as_the_push_pass_starts_still_waits_for_the_devices_in_flight(
     outcome = apply_change(site.nr, site.owner, proposal_id, templates=site.templates)
     assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
     assert sorted(commits) == sorted(HOSTS)  # each once, by one run or the other
+
+
+@pytest.mark.parametrize("chain", ["embedded"], indirect=True)
+def test_the_named_executor_is_refused_by_the_proposer_s_claim_and_takes_over_when_told(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two keys may push (the proposer and the executor it named), each from its own state
+    directory: the proposer's claim refuses the executor, naming the run, until the executor
+    takes it over; the devices the proposer pushed are verified, not pushed again."""
+    from nornir.plugins.runners import SerialRunner
+
+    from napalm_coopchain_sim.driver import CoopchainSimDriver
+    from nornir_coopchain.exceptions import ClaimedByAnotherRun
+
+    executor = site.voters["OPERATOR-B"].session  # its own key and state directory
+    prepared = prepare_change(site.nr, templates=site.templates)
+    content = build_content(
+        prepared,
+        resource_set=SITE,
+        title="Turn up OPERATOR-C, B executes",
+        window=site.window(),
+        created_at=site.chain.now(),
+        templates=site.templates,
+    )
+    handle = propose_change(
+        site.owner, content, prepared.candidates, executor=executor.account.address
+    )
+    proposal_id = handle.proposal_id
+    site.vote()
+    assert wait_for_verdict(site.owner, proposal_id, timeout=5, poll_interval=0.05) is (
+        ProposalState.Approved
+    )
+    commits: list[str] = []
+    commit = CoopchainSimDriver.commit_config
+
+    def counted(self: CoopchainSimDriver, *args: Any, **kwargs: Any) -> None:
+        if self.hostname == "site17-r3" and not executor_runs:
+            raise _Killed  # the proposer's run dies before r3's commit
+        commit(self, *args, **kwargs)
+        commits.append(self.hostname)
+
+    executor_runs: list[bool] = []
+    monkeypatch.setattr(CoopchainSimDriver, "commit_config", counted)
+    nr = site.nr.with_runner(SerialRunner())
+    with pytest.raises(_Killed):
+        apply_change(nr, site.owner, proposal_id, templates=site.templates)
+    assert sorted(commits) == ["site17-r1", "site17-r2"]
+    claimed = site.coop.proposal(proposal_id).apply_run
+    executor_runs.append(True)
+    with pytest.raises(ClaimedByAnotherRun) as refused:
+        apply_change(site.nr, executor, proposal_id, templates=site.templates)
+    assert refused.value.current_run == claimed
+    assert f"--take-over {claimed}" in str(refused.value)
+    assert sorted(commits) == ["site17-r1", "site17-r2"]  # the executor touched nothing
+    outcome = apply_change(
+        site.nr, executor, proposal_id, templates=site.templates, take_over=claimed
+    )
+    assert (outcome.state, outcome.devices_ok) == (ProposalState.Verified, 4)
+    assert sorted(commits) == sorted(HOSTS)  # r1, r2 by the proposer; r3, r4 by the executor
+    assert site.coop.proposal(proposal_id).apply_run != claimed
