@@ -152,9 +152,7 @@ def _apply(
     preflight_failed = failed_hosts(preflight)
     if not begun:  # nothing pushed yet: refuse the whole change, or push it
         _refuse_if_any(proposal_id, preflight_failed)
-    journal = _journal_for(session, change, found)
-    run_id = journal.read().apply_run
-    assert run_id is not None  # set by applying()
+    journal, run_id = _journal_for(session, change, found)
     claim_change(session, change, run_id, take_over)
     chain_now = session.client.now()  # the last chain read before the devices are pushed
     # A host whose preflight failed otherwise (unreachable) fails alone, as does one a killed
@@ -257,9 +255,10 @@ def _stored_candidates(
 
 def _journal_for(
     session: CoopchainSession, change: ApprovedChange, found: Journal | None
-) -> Journal:
+) -> tuple[Journal, str]:
     """The change's journal, opened (or created, by an executor from another state directory)
-    at the start of applying."""
+    at the start of applying, with the run ID to claim the change under (a resumed run
+    keeps the one it claimed under)."""
     if found is None:
         found = Journal.create(
             session.settings.journal_dir(),
@@ -278,8 +277,8 @@ def _journal_for(
         )
     elif found.read().phase == "proposed" and not change.proposal.emergency:
         found.decided(change.proposal.state.name)
-    found.applying(new_run_id())  # a resumed run keeps the run ID it claimed under
-    return found
+    fresh = new_run_id()
+    return found, found.applying(fresh).apply_run or fresh
 
 
 def _refuse_if_any(proposal_id: int, failed: dict[str, BaseException | None]) -> None:
