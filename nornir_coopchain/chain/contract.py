@@ -47,7 +47,7 @@ from nornir_coopchain.chain.models import (
 from nornir_coopchain.chain.rpc_errors import node_errors
 from nornir_coopchain.exceptions import ChainError, ConfigError
 from nornir_coopchain.model.content import operator_id, resource_set_id, resource_set_name
-from nornir_coopchain.model.hashing import keccak
+from nornir_coopchain.model.hashing import from_hex32, keccak
 from nornir_coopchain.model.rules import AggregationRule, ProposalState, ResourceSetPolicy, VoteType
 
 __all__ = ["CoopChain", "TxOutcome"]
@@ -110,12 +110,10 @@ def _policy_from_tuple(values: Sequence[Any] | Mapping[str, Any]) -> ResourceSet
 
 def _bytes32(value: str, field: str) -> bytes:
     """The 32 bytes of a ``0x``-prefixed 64-digit hex argument (ConfigError naming ``field``)."""
-    if not (value[:2] in ("0x", "0X") and len(value) == 66):
-        raise ConfigError(f"not a 0x-prefixed 32-byte hex string: {value!r}", field=field)
     try:
-        return bytes.fromhex(value[2:])
-    except ValueError as exc:
-        raise ConfigError(f"not a 0x-prefixed 32-byte hex string: {value!r}", field=field) from exc
+        return from_hex32(value)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), field=field) from exc
 
 
 def _event_value(field: str, value: Any) -> Any:

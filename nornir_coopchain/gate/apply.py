@@ -167,7 +167,7 @@ def _apply(
             earlier = done[host].error if host in done else None
             errors[host] = f"{earlier}; {INTERRUPTED_PUSH}" if earlier else INTERRUPTED_PUSH
             del configs[host]
-    push_devices(
+    done |= push_devices(
         targets.filter(filter_func=lambda host: host.name in configs),
         change,
         revert_in,
@@ -175,7 +175,6 @@ def _apply(
         configs=configs,
         journal=journal,
     )
-    done = journal.pushes()[1]
     leaves: list[DeviceEvidence] = []
     host_records: dict[str, HostRecord] = {}
     for host in hosts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from nornir.core import Nornir
@@ -17,7 +18,14 @@ from nornir_coopchain.plugins.results import PreparedDevice, RenderedConfig
 from nornir_coopchain.plugins.tasks.coopchain_prepare import coopchain_prepare
 from nornir_coopchain.plugins.tasks.coopchain_render import coopchain_render
 
-__all__ = ["PreparedChange", "describe", "failed_hosts", "inventory_hash", "prepare_change"]
+__all__ = [
+    "PreparedChange",
+    "describe",
+    "failed_hosts",
+    "failure_of",
+    "inventory_hash",
+    "prepare_change",
+]
 
 
 class PreparedChange(BaseModel):
@@ -53,18 +61,19 @@ def _render_and_prepare(task: Task, template: str | None, templates: Path, repla
 
 
 def failed_hosts(results: dict[str, MultiResult]) -> dict[str, BaseException | None]:
-    """Each failed host with the exception that made it fail (the innermost, not Nornir's
-    ``NornirSubTaskError`` wrapper), or None when a result failed without one."""
-    failed: dict[str, BaseException | None] = {}
-    for host, multi in results.items():
-        if multi.failed:
-            causes = [
-                r.exception
-                for r in multi
-                if r.exception is not None and not isinstance(r.exception, NornirSubTaskError)
-            ]
-            failed[host] = causes[0] if causes else None
-    return failed
+    """Each failed host with the exception that made it fail (:func:`failure_of`)."""
+    return {host: failure_of(multi) for host, multi in results.items() if multi.failed}
+
+
+def failure_of(results: Iterable[Result]) -> BaseException | None:
+    """The exception that made a host's task fail: the innermost, not Nornir's
+    ``NornirSubTaskError`` wrapper; None when no result carries one."""
+    causes = [
+        r.exception
+        for r in results
+        if r.exception is not None and not isinstance(r.exception, NornirSubTaskError)
+    ]
+    return causes[0] if causes else None
 
 
 def describe(error: BaseException | None) -> str:

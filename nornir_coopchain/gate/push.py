@@ -8,13 +8,12 @@ import threading
 from collections.abc import Iterable
 
 from nornir.core import Nornir
-from nornir.core.exceptions import NornirSubTaskError
 from nornir.core.inventory import Host
 from nornir.core.task import AggregatedResult, MultiResult, Result, Task
 
 from nornir_coopchain.exceptions import ChangeRefused
 from nornir_coopchain.gate.approved import ApprovedChange
-from nornir_coopchain.gate.prepare import describe
+from nornir_coopchain.gate.prepare import describe, failure_of
 from nornir_coopchain.journal import HostRecord, Journal
 from nornir_coopchain.plugins.results import AppliedDevice, VerifiedDevice
 from nornir_coopchain.plugins.tasks.coopchain_apply import coopchain_apply
@@ -32,34 +31,35 @@ def push_devices(
     chain_now: int,
     configs: dict[str, tuple[str, str]],
     journal: Journal,
-) -> AggregatedResult:
+) -> dict[str, HostRecord]:
     """Run the apply pass in a worker thread, so that a Ctrl-C in this (main) thread can stop
     the pushes not yet started while those in flight finish.
+
+    Returns:
+        What happened on each host whose push began (also kept in the journal).
 
     Raises:
         ApplyInterrupted: on KeyboardInterrupt, once the devices in flight are done.
     """
     proposal_id = change.proposal_id
     halt, pushed = threading.Event(), _Pushed()
-    done: list[AggregatedResult] = []
+    records: dict[str, HostRecord] = {}
     failure: list[BaseException] = []
-
     finished = threading.Event()
 
     def work() -> None:
         try:
-            done.append(
-                nr.with_processors([*nr.processors, pushed]).run(
-                    task=_push_host,
-                    name=f"coopchain apply #{proposal_id}",
-                    change=change,
-                    revert_in=revert_in,
-                    halt=halt,
-                    on_failed=True,
-                    chain_now=chain_now,
-                    configs=configs,
-                    journal=journal,
-                )
+            nr.with_processors([*nr.processors, pushed]).run(
+                task=_push_host,
+                name=f"coopchain apply #{proposal_id}",
+                change=change,
+                revert_in=revert_in,
+                halt=halt,
+                on_failed=True,
+                chain_now=chain_now,
+                configs=configs,
+                journal=journal,
+                records=records,
             )
         except BaseException as exc:  # handed to the main thread
             failure.append(exc)
@@ -89,7 +89,7 @@ def push_devices(
         raise ApplyInterrupted(proposal_id, tuple(sorted(pushed.hosts)), untouched) from None
     if failure:
         raise failure[0]
-    return done[0]
+    return records
 
 
 def _push_host(
@@ -100,12 +100,13 @@ def _push_host(
     configs: dict[str, tuple[str, str]],
     halt: threading.Event,
     journal: Journal,
+    records: dict[str, HostRecord],
 ) -> Result:
     """Push the config the preflight checked and verify it, unless ``halt`` is set (the run
     is being interrupted): the host is then left untouched. The commit is made against the
     running config the preflight read where the driver checks it atomically; else the
     device is read again right before its commit. The journal notes the push before the
-    commit, and what happened once it is done."""
+    commit, and what happened once it is done (also kept in ``records``)."""
     host = task.host.name
     if halt.is_set():
         raise ChangeRefused("not pushed: the run was interrupted", host=host)
@@ -124,29 +125,28 @@ def _push_host(
         confirm = None if applied.already_applied else applied.commit_confirm
         verify = task.run(coopchain_verify, change=change, config=config, confirm=confirm)
     except Exception as exc:  # a non-compliant read-back too: Nornir raises for a failed subtask
-        journal.pushed(host, _host_record(task.results, describe(_cause(exc))))
+        _keep(journal, records, host, task.results, describe(failure_of(task.results) or exc))
         raise
-    journal.pushed(host, _host_record(task.results, None))
+    _keep(journal, records, host, task.results, None)
     return Result(host=task.host, result=(applied, verify.result))
 
 
-def _host_record(results: Iterable[Result], error: str | None) -> HostRecord:
-    """What happened on a host, from the results of its push: a read-back made (compliant
-    or not), or the error that stopped it before."""
+def _keep(
+    journal: Journal,
+    records: dict[str, HostRecord],
+    host: str,
+    results: Iterable[Result],
+    error: str | None,
+) -> None:
+    """Note what happened on a host, from the results of its push (a read-back made,
+    compliant or not, or the error that stopped it before), in the journal and ``records``."""
     verified = next((r.result for r in results if isinstance(r.result, VerifiedDevice)), None)
     applied = next((r.result for r in results if isinstance(r.result, AppliedDevice)), None)
     if verified is not None:
         _ = verified.evidence.leaf_hash  # here, not in the main thread's evidence tree
     failure = None if verified is not None else error or "not verified"
-    return HostRecord(applied=applied, verified=verified, error=failure)
-
-
-def _cause(exc: BaseException) -> BaseException:
-    """The exception a subtask raised, not Nornir's ``NornirSubTaskError`` around it."""
-    if isinstance(exc, NornirSubTaskError):
-        causes = [r.exception for r in exc.result if r.exception is not None]
-        return _cause(causes[0]) if causes else exc
-    return exc
+    records[host] = record = HostRecord(applied=applied, verified=verified, error=failure)
+    journal.pushed(host, record)
 
 
 class _Pushed:
