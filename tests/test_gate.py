@@ -73,7 +73,9 @@ class Site:
         now = self.chain.now()
         return ChangeWindow(start=now + start, end=now + start + length)
 
-    def propose(self, title: str = "Turn up OPERATOR-C", **window: int) -> int:
+    def propose(
+        self, title: str = "Turn up OPERATOR-C", executor: str | None = None, **window: int
+    ) -> int:
         prepared = prepare_change(self.nr, templates=self.templates)
         content = build_content(
             prepared,
@@ -83,13 +85,15 @@ class Site:
             created_at=self.chain.now(),
             templates=self.templates,
         )
-        return propose_change(self.owner, content, prepared.candidates).proposal_id
+        return propose_change(
+            self.owner, content, prepared.candidates, executor=executor
+        ).proposal_id
 
     def vote(self) -> dict[str, list[VoteType | None]]:
         return {op: [a.vote for a in voter.poll_once()] for op, voter in self.voters.items()}
 
-    def approved(self, **window: int) -> int:
-        proposal_id = self.propose(**window)
+    def approved(self, executor: str | None = None, **window: int) -> int:
+        proposal_id = self.propose(executor=executor, **window)
         self.vote()
         assert wait_for_verdict(self.owner, proposal_id, timeout=5, poll_interval=0.05) is (
             ProposalState.Approved
@@ -1361,23 +1365,7 @@ def test_the_named_executor_is_refused_by_the_proposer_s_claim_and_takes_over_wh
     from nornir_coopchain.exceptions import ClaimedByAnotherRun
 
     executor = site.voters["OPERATOR-B"].session  # its own key and state directory
-    prepared = prepare_change(site.nr, templates=site.templates)
-    content = build_content(
-        prepared,
-        resource_set=SITE,
-        title="Turn up OPERATOR-C, B executes",
-        window=site.window(),
-        created_at=site.chain.now(),
-        templates=site.templates,
-    )
-    handle = propose_change(
-        site.owner, content, prepared.candidates, executor=executor.account.address
-    )
-    proposal_id = handle.proposal_id
-    site.vote()
-    assert wait_for_verdict(site.owner, proposal_id, timeout=5, poll_interval=0.05) is (
-        ProposalState.Approved
-    )
+    proposal_id = site.approved(executor=executor.account.address)
     commits: list[str] = []
     commit = CoopchainSimDriver.commit_config
 

@@ -329,16 +329,6 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> _TimedSleeps:
     return timed
 
 
-def _most_at_once(spans: list[tuple[float, float]]) -> int:
-    """The most spans (start, end) in progress at one instant."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = most = 0
-    for _, step in edges:  # an end sorts before a start at the same instant
-        running += step
-        most = max(most, running)
-    return most
-
-
 def test_latency_is_concurrent_across_devices(
     make_nornir: MakeNornir, sleeps: _TimedSleeps
 ) -> None:
